@@ -1,0 +1,272 @@
+// One socket's lifetime: serials, pending calls, replies routed by serial, MESSAGEs routed by
+// program and procedure (events carry serial 1, keepalives serial 0: never route those by serial),
+// per-call timeouts, keepalive. When the socket goes, every pending call fails at once with a
+// ConnectionClosedError and the object is finished: a reconnect makes a new Connection
+// (go-libvirt's reuse of one object across reconnects raced; see docs/libvirt-rpc.md §4).
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+
+import { CallTimeoutError, ConnectionClosedError, LibvirtError, ProtocolError } from './errors.js';
+import { decodeRemoteError, procName } from './protocol.js';
+import {
+  FrameSplitter,
+  KEEPALIVE_PROGRAM,
+  MessageStatus,
+  MessageType,
+  PROTOCOL_VERSION,
+  REMOTE_PROGRAM,
+  encodePacket,
+  type Packet,
+} from './wire.js';
+
+const KEEPALIVE_PING = 1;
+const KEEPALIVE_PONG = 2;
+
+export interface ConnectionOptions {
+  /** Per-call timeout in ms (0 = none). A call may override it. */
+  callTimeoutMs?: number;
+  /**
+   * Client-side liveness: when nothing has arrived for `keepaliveIntervalMs`, send a PING; when
+   * nothing at all has arrived for `keepaliveIntervalMs * (keepaliveCount + 1)`, declare the peer
+   * dead and close. Catches a hung daemon, which a closed-socket check never would. 0 = off.
+   */
+  keepaliveIntervalMs?: number;
+  keepaliveCount?: number;
+  /** connect() timeout in ms */
+  connectTimeoutMs?: number;
+}
+
+interface Pending {
+  proc: number;
+  resolve: (payload: Buffer) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface ConnectionEvents {
+  /** A remote-program MESSAGE (a domain event): procedure number and raw payload. */
+  event: [proc: number, payload: Buffer];
+  /** The connection ended; `err` says why (undefined for a close we asked for). */
+  close: [err: Error | undefined];
+}
+
+export class Connection extends EventEmitter<ConnectionEvents> {
+  private readonly splitter = new FrameSplitter();
+  private readonly pending = new Map<number, Pending>();
+  private nextSerial = 1;
+  private closedWith: Error | null = null;
+  private lastReceived = Date.now();
+  private lastPingSent = 0;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private readonly callTimeoutMs: number;
+
+  /** Packets of the keepalive program received and sent, for tests and diagnostics. */
+  readonly keepaliveStats = { pingsReceived: 0, pongsSent: 0, pingsSent: 0, pongsReceived: 0 };
+
+  private constructor(
+    private readonly socket: net.Socket,
+    readonly path: string,
+    opts: ConnectionOptions,
+  ) {
+    super();
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.finish(new ConnectionClosedError(`libvirt socket ${path}: ${err.message}`)));
+    socket.on('close', () => this.finish(new ConnectionClosedError(`libvirt socket ${path} closed by the daemon`)));
+    const interval = opts.keepaliveIntervalMs ?? 0;
+    if (interval > 0) this.startKeepalive(interval, opts.keepaliveCount ?? 5);
+  }
+
+  /** Connects to a libvirt UNIX socket. Rejects with ConnectionClosedError naming the path. */
+  static open(path: string, opts: ConnectionOptions = {}): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection({ path });
+      const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ConnectionClosedError(`cannot connect to libvirt socket ${path}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        const hint =
+          err.code === 'ENOENT'
+            ? ' (is libvirtd running? the socket file does not exist)'
+            : err.code === 'EACCES'
+              ? ' (permission denied: run as root or use the read-only socket)'
+              : err.code === 'ECONNREFUSED'
+                ? ' (nothing listening: libvirtd is not running)'
+                : '';
+        reject(new ConnectionClosedError(`cannot connect to libvirt socket ${path}: ${err.message}${hint}`));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.setNoDelay(true);
+        resolve(new Connection(socket, path, opts));
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== null;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Milliseconds since the last packet from the daemon. */
+  get idleMs(): number {
+    return Date.now() - this.lastReceived;
+  }
+
+  /**
+   * Sends one CALL of the remote program and resolves with the reply's payload. Rejects with
+   * LibvirtError (the daemon's error reply), CallTimeoutError or ConnectionClosedError.
+   */
+  call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = this.callTimeoutMs): Promise<Buffer> {
+    if (this.closedWith) {
+      return Promise.reject(new ConnectionClosedError(`${procName(proc)}: ${this.closedWith.message}`));
+    }
+    const serial = this.nextSerial;
+    this.nextSerial = this.nextSerial >= 0xffffffff ? 1 : this.nextSerial + 1;
+    return new Promise<Buffer>((resolve, reject) => {
+      const entry: Pending = { proc, resolve, reject, timer: undefined };
+      if (timeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          // The reply may still come; it is then dropped as unknown (its serial is gone).
+          this.pending.delete(serial);
+          reject(new CallTimeoutError(`${procName(proc)}: no reply from libvirtd within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.pending.set(serial, entry);
+      this.write(encodePacket(
+        { prog: REMOTE_PROGRAM, vers: PROTOCOL_VERSION, proc, type: MessageType.CALL, serial, status: MessageStatus.OK },
+        args,
+      ));
+    });
+  }
+
+  /** Sends a keepalive PING now (a cheap liveness probe; the daemon answers even without opt-in). */
+  ping(): void {
+    this.lastPingSent = Date.now();
+    this.keepaliveStats.pingsSent++;
+    this.sendKeepalive(KEEPALIVE_PING);
+  }
+
+  /** Closes the socket; pending calls fail with ConnectionClosedError. */
+  close(reason = 'connection closed by the client'): void {
+    this.finish(new ConnectionClosedError(reason), true);
+    this.socket.end();
+    this.socket.destroy();
+  }
+
+  private write(packet: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(packet);
+  }
+
+  private sendKeepalive(proc: number): void {
+    this.write(encodePacket({
+      prog: KEEPALIVE_PROGRAM,
+      vers: PROTOCOL_VERSION,
+      proc,
+      type: MessageType.MESSAGE,
+      serial: 0,
+      status: MessageStatus.OK,
+    }));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastReceived = Date.now();
+    let packets: Packet[];
+    try {
+      packets = this.splitter.push(chunk);
+    } catch (err) {
+      // Framing is lost for good: there is no next packet boundary to find.
+      this.finish(err as ProtocolError);
+      this.socket.destroy();
+      return;
+    }
+    for (const p of packets) {
+      try {
+        this.route(p);
+      } catch (err) {
+        this.finish(err instanceof ProtocolError ? err : new ProtocolError(String(err)));
+        this.socket.destroy();
+        return;
+      }
+    }
+  }
+
+  private route(p: Packet): void {
+    const h = p.header;
+    if (h.prog === KEEPALIVE_PROGRAM) {
+      if (h.proc === KEEPALIVE_PING) {
+        this.keepaliveStats.pingsReceived++;
+        this.keepaliveStats.pongsSent++;
+        this.sendKeepalive(KEEPALIVE_PONG);
+      } else if (h.proc === KEEPALIVE_PONG) {
+        this.keepaliveStats.pongsReceived++;
+      }
+      return;
+    }
+    if (h.prog !== REMOTE_PROGRAM) {
+      throw new ProtocolError(`packet for unknown program 0x${h.prog.toString(16)} (procedure ${h.proc})`);
+    }
+    if (h.type === MessageType.MESSAGE) {
+      this.emit('event', h.proc, p.payload);
+      return;
+    }
+    if (h.type !== MessageType.REPLY) {
+      throw new ProtocolError(`unexpected packet type ${h.type} for ${procName(h.proc)} (this client makes no streams)`);
+    }
+    const entry = this.pending.get(h.serial);
+    if (!entry) return; // reply to a call that timed out: dropped
+    this.pending.delete(h.serial);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (h.proc !== entry.proc) {
+      entry.reject(new ProtocolError(`reply serial ${h.serial} is for ${procName(h.proc)}, but the call was ${procName(entry.proc)}`));
+      return;
+    }
+    if (h.status === MessageStatus.OK) {
+      entry.resolve(p.payload);
+    } else if (h.status === MessageStatus.ERROR) {
+      try {
+        entry.reject(new LibvirtError(decodeRemoteError(p.payload), procName(entry.proc)));
+      } catch (err) {
+        entry.reject(err as Error);
+      }
+    } else {
+      entry.reject(new ProtocolError(`${procName(entry.proc)}: unexpected reply status ${h.status}`));
+    }
+  }
+
+  private startKeepalive(intervalMs: number, count: number): void {
+    const deadMs = intervalMs * (count + 1);
+    const tick = Math.max(10, Math.min(intervalMs, 1000));
+    this.keepaliveTimer = setInterval(() => {
+      const idle = this.idleMs;
+      if (idle >= deadMs) {
+        this.finish(new ConnectionClosedError(`libvirtd at ${this.path} sent nothing for ${idle} ms (keepalive lost): treating it as dead`));
+        this.socket.destroy();
+      } else if (idle >= intervalMs && Date.now() - this.lastPingSent >= intervalMs) {
+        this.ping();
+      }
+    }, tick);
+    this.keepaliveTimer.unref();
+  }
+
+  private finish(err: Error, requested = false): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of pending) {
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.reject(new ConnectionClosedError(`${procName(entry.proc)}: ${err.message}`));
+    }
+    this.emit('close', requested ? undefined : err);
+  }
+}
