@@ -49,11 +49,11 @@ async function rows(client: LibvirtClient): Promise<Row[]> {
     let error: string | undefined;
     if (rec.balloon) {
       const { current, ...rest } = rec.balloon;
-      stats = { ...(current !== undefined ? { actual: current } : {}), ...rest } as Record<string, number>;
+      stats = { ...(current !== undefined ? { actual: current } : {}), ...rest };
     } else if (rec.state?.state === 1 || rec.state?.state === 3) {
       // libvirt's test driver has no balloon group in the bulk call: ask per domain
       try {
-        stats = { ...(await client.memoryStats(rec.domain)) } as Record<string, number>;
+        stats = { ...(await client.memoryStats(rec.domain)) };
       } catch (err) {
         error = err instanceof LibvirtError ? err.message : String(err);
       }
