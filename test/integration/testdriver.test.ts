@@ -128,9 +128,14 @@ describe('write access', () => {
   it('sets the live stats period on a read-write connection', async () => {
     const rw = await LibvirtClient.connect({ uri: TESTDRV_URI, readOnly: false });
     try {
-      const [d] = await rw.listAllDomains(1);
-      await rw.setMemoryStatsPeriod(d!, 7, AffectFlags.LIVE);
-      expect(await rw.getXmlDesc(d!)).toMatch(/<memballoon model='virtio'>\s*<stats period='7'\/>/);
+      const active = await rw.listAllDomains(1);
+      const xmls = await Promise.all(active.map((d) => rw.getXmlDesc(d)));
+      const withBalloon = active.find((_d, i) => xmls[i]!.includes("<memballoon model='virtio'"))!;
+      const without = active.find((_d, i) => xmls[i]!.includes("<memballoon model='none'/>"))!;
+      await rw.setMemoryStatsPeriod(withBalloon, 7, AffectFlags.LIVE);
+      expect(await rw.getXmlDesc(withBalloon)).toMatch(/<memballoon model='virtio'>\s*<stats period='7'\/>/);
+      // a domain without a balloon device cannot have a period: libvirt says so
+      await expect(rw.setMemoryStatsPeriod(without, 7, AffectFlags.LIVE)).rejects.toThrow(/No memory balloon device configured/);
     } finally {
       await rw.close();
     }
