@@ -1,100 +1,36 @@
 #!/usr/bin/env node
-// ceilopoll's command line. For now one command: `memstats`, which reads every domain's memory
-// statistics through the libvirt client (the demo of the foundation); the agent's commands come next.
+// ceilopoll's command line.
 
 import { parseArgs } from 'node:util';
 
-import { LibvirtClient, LibvirtError, domainStateName, type DomainStatsRecord } from '../libvirt/index.js';
-import { redactUri } from '../libvirt/uri.js';
+import { memstatsCommand } from './memstats.js';
+import { defaultPollOptions, pollCommand, type PollFormat } from './poll.js';
 
 const USAGE = `usage: ceilopoll <command> [options]
 
 commands:
+  poll --once   run one polling cycle for this host and print the samples instead of
+                publishing them
   memstats      print every domain's memory statistics as libvirt reports them
-                (one CONNECT_GET_ALL_DOMAIN_STATS call; DOMAIN_MEMORY_STATS where the
-                driver has no balloon group)
 
 options:
-  --uri URI     libvirt_uri (default qemu:///system); e.g. qemu+unix:///system?socket=PATH,
-                test+unix:///abs/node.xml
-  --json        one JSON object per domain instead of a table
-  -h, --help    this text
+  --uri URI          libvirt_uri (default qemu:///system); e.g. qemu+unix:///system?socket=PATH,
+                     test+unix:///abs/node.xml
+  --format F         poll: wire (the sample dicts as sent, one a line), json (one object per
+                     instance, with the reason for each missing value) or table (default)
+  --host NAME        poll: [DEFAULT] host, hashed into resource_metadata.host (default: hostname)
+  --unit MB|MiB      poll: counter_unit (MB up to Ceilometer 2025.2, MiB from 2026.1; default MB)
+  --name-keys        poll: add user_name / project_name (null), as Ceilometer 2023.1+ does
+  --meter NAME       poll: only this meter (repeatable); default all memory meters
+  --json             memstats: one JSON object per domain
+  -h, --help         this text
 
-exit status: 0 ok, 1 libvirt unreachable or failed, 2 bad usage`;
+exit status: 0 ok, 1 libvirt unreachable or the cycle failed, 2 bad usage`;
 
-const COLUMNS = ['actual', 'available', 'unused', 'usable', 'rss', 'last_update'] as const;
-
-interface Row {
-  name: string;
-  uuid: string;
-  state: string;
-  stats: Record<string, number>;
-  usageMB: number | null;
-  error?: string;
-}
-
-/** memory used inside the guest in MB: (available - usable) / 1024, else (available - unused) / 1024 */
-function usageMB(s: Record<string, number>): number | null {
-  const avail = s.available;
-  const free = s.usable ?? s.unused;
-  if (avail === undefined || free === undefined) return null;
-  return (avail - free) / 1024;
-}
-
-async function rows(client: LibvirtClient): Promise<Row[]> {
-  const records: DomainStatsRecord[] = await client.getAllDomainStats();
-  return Promise.all(records.map(async (rec): Promise<Row> => {
-    const state = domainStateName(rec.state?.state ?? 0);
-    let stats: Record<string, number> = {};
-    let error: string | undefined;
-    if (rec.balloon) {
-      const { current, ...rest } = rec.balloon;
-      stats = { ...(current !== undefined ? { actual: current } : {}), ...rest };
-    } else if (rec.state?.state === 1 || rec.state?.state === 3) {
-      // libvirt's test driver has no balloon group in the bulk call: ask per domain
-      try {
-        stats = { ...(await client.memoryStats(rec.domain)) };
-      } catch (err) {
-        error = err instanceof LibvirtError ? err.message : String(err);
-      }
-    }
-    return { name: rec.domain.name, uuid: rec.domain.uuid, state, stats, usageMB: usageMB(stats), error };
-  }));
-}
-
-function table(list: Row[]): string {
-  const head = ['DOMAIN', 'STATE', ...COLUMNS, 'usage MB'];
-  const body = list.map((r) => [
-    r.name,
-    r.state,
-    ...COLUMNS.map((c) => (r.stats[c] === undefined ? '-' : String(r.stats[c]))),
-    r.usageMB === null ? '-' : r.usageMB.toFixed(1),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(head), ...body.map(line)].join('\n');
-}
-
-async function memstats(uri: string, json: boolean): Promise<number> {
-  let client: LibvirtClient;
-  try {
-    client = await LibvirtClient.connect({ uri, readOnly: true });
-  } catch (err) {
-    process.stderr.write(`ceilopoll: cannot open ${redactUri(uri)}: ${(err as Error).message}\n`);
-    return 1;
-  }
-  try {
-    const list = (await rows(client)).sort((a, b) => a.name.localeCompare(b.name));
-    if (json) for (const r of list) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`${table(list)}\n`);
-    return 0;
-  } catch (err) {
-    process.stderr.write(`ceilopoll: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    await client.close();
-  }
-}
+const usageError = (msg: string): number => {
+  process.stderr.write(`ceilopoll: ${msg}\n${USAGE}\n`);
+  return 2;
+};
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -102,20 +38,45 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { uri: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        uri: { type: 'string' },
+        json: { type: 'boolean' },
+        once: { type: 'boolean' },
+        format: { type: 'string' },
+        host: { type: 'string' },
+        unit: { type: 'string' },
+        'name-keys': { type: 'boolean' },
+        meter: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
-    process.stderr.write(`ceilopoll: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
+    return usageError((err as Error).message);
   }
+  const v = parsed.values;
   const [command] = parsed.positionals;
-  if (parsed.values.help || command === undefined) {
+  if (v.help) {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined && !parsed.values.help ? 2 : 0;
+    return 0;
   }
-  if (command === 'memstats') return memstats(parsed.values.uri ?? 'qemu:///system', parsed.values.json ?? false);
-  process.stderr.write(`ceilopoll: unknown command "${command}"\n${USAGE}\n`);
-  return 2;
+  if (command === undefined) return usageError('no command given');
+  if (command === 'memstats') return memstatsCommand(v.uri ?? 'qemu:///system', v.json ?? false);
+  if (command === 'poll') {
+    if (!v.once) return usageError('poll needs --once (the continuous agent is `ceilopoll run`, not built yet)');
+    const o = defaultPollOptions();
+    if (v.format !== undefined && !['wire', 'json', 'table'].includes(v.format)) return usageError(`--format ${v.format}: expected wire, json or table`);
+    if (v.unit !== undefined && v.unit !== 'MB' && v.unit !== 'MiB') return usageError(`--unit ${v.unit}: expected MB or MiB`);
+    return pollCommand({
+      ...o,
+      uri: v.uri ?? o.uri,
+      format: (v.format as PollFormat | undefined) ?? o.format,
+      host: v.host ?? o.host,
+      unit: v.unit ?? o.unit,
+      nameKeys: v['name-keys'] ?? false,
+      meters: v.meter ?? [],
+    });
+  }
+  return usageError(`unknown command "${command}"`);
 }
 
 main(process.argv.slice(2)).then(

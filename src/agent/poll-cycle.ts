@@ -1,0 +1,102 @@
+// One polling cycle: read every domain's stats (one bulk call), bring the inventory up to date
+// (XML only for new or changed domains), inspect each instance once, then run each meter over the
+// inspections, the way Ceilometer's pollsters share one `inspect_instance` per instance and cycle.
+
+import type { Inventory, SkippedDomain } from '../discovery/inventory.js';
+import type { Instance } from '../discovery/instance.js';
+import { inspectMemory, isMissing, type MemoryInspection, type Missing } from '../inspect/memory.js';
+import { readMemoryStats } from '../inspect/reader.js';
+import type { LibvirtClient } from '../libvirt/client.js';
+import { pyIsoformat, type Clock, type IdSource } from '../samples/clock.js';
+import type { MeterDef, MemoryUnit } from '../samples/meters.js';
+import type { Sample } from '../samples/sample.js';
+
+export interface InstanceResult {
+  instance: Instance;
+  state: number;
+  inspection: MemoryInspection;
+  /** time.monotonic() after the inspection, shared by all meters of the instance */
+  monotonicTime: number;
+}
+
+export interface MeterRun {
+  meter: MeterDef;
+  samples: Sample[];
+  missing: Array<{ instance: Instance; missing: Missing }>;
+}
+
+export interface CycleResult {
+  instances: InstanceResult[];
+  skipped: SkippedDomain[];
+  runs: MeterRun[];
+  /** false when the driver lacked the bulk balloon group and per-domain calls were made */
+  bulk: boolean;
+  libvirtCalls: number;
+}
+
+export interface CycleDeps {
+  client: LibvirtClient;
+  inventory: Inventory;
+  meters: readonly MeterDef[];
+  unit: MemoryUnit;
+  clock: Clock;
+  ids: IdSource;
+  stalenessFactor?: number;
+}
+
+export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
+  const { client, inventory, clock, ids } = deps;
+  const reading = await readMemoryStats(client);
+  const xmlBefore = inventory.xmlReads;
+  await inventory.sync(client, reading.readings.map((r) => r.domain));
+
+  const nowSeconds = clock.nowMicros() / 1e6;
+  const instances: InstanceResult[] = [];
+  for (const r of reading.readings) {
+    const instance = inventory.get(r.domain.uuid);
+    if (!instance) continue; // not a Nova instance: reported once by the inventory
+    const inspection = inspectMemory({
+      state: r.state,
+      balloon: instance.balloon,
+      stats: r.stats,
+      error: r.error,
+      fromBulk: r.fromBulk,
+      nowSeconds,
+      stalenessFactor: deps.stalenessFactor,
+    });
+    instances.push({ instance, state: r.state, inspection, monotonicTime: clock.monotonicSeconds() });
+  }
+
+  const runs = deps.meters.map((meter): MeterRun => {
+    // Ceilometer stamps every sample of one pollster run with one timestamp taken before the run.
+    const timestamp = pyIsoformat(clock.nowMicros());
+    const run: MeterRun = { meter, samples: [], missing: [] };
+    for (const ir of instances) {
+      const v = meter.volume(ir.inspection);
+      if (isMissing(v)) {
+        run.missing.push({ instance: ir.instance, missing: v });
+        continue;
+      }
+      run.samples.push({
+        name: meter.name,
+        type: meter.type,
+        unit: deps.unit,
+        volume: v,
+        instance: ir.instance,
+        state: ir.state,
+        timestamp,
+        id: ids.sampleId(),
+        monotonicTime: ir.monotonicTime,
+      });
+    }
+    return run;
+  });
+
+  return {
+    instances,
+    skipped: inventory.skipped,
+    runs,
+    bulk: reading.bulk,
+    libvirtCalls: reading.calls + (inventory.xmlReads - xmlBefore),
+  };
+}
