@@ -5,10 +5,13 @@ import { parseArgs } from 'node:util';
 
 import { memstatsCommand } from './memstats.js';
 import { defaultPollOptions, pollCommand, type PollFormat } from './poll.js';
+import { defaultRunOptions, runCommand } from './run.js';
 
 const USAGE = `usage: ceilopoll <command> [options]
 
 commands:
+  run           the agent: poll every --interval seconds and publish to RabbitMQ until
+                SIGTERM/SIGINT (unconfirmed notifications stay in the spool)
   poll --once   run one polling cycle for this host and print the samples instead of
                 publishing them
   memstats      print every domain's memory statistics as libvirt reports them
@@ -23,9 +26,24 @@ options:
   --name-keys        poll: add user_name / project_name (null), as Ceilometer 2023.1+ does
   --meter NAME       poll: only this meter (repeatable); default all memory meters
   --json             memstats: one JSON object per domain
+  --interval S       run: polling interval in seconds (default 300)
+  --transport-url U  run: oslo transport URL (default $CEILOPOLL_TRANSPORT_URL, else
+                     rabbit://guest:guest@127.0.0.1:5672/); prefer the environment variable
+                     for a URL with a password (the process list shows flags)
+  --exchange NAME    run: control_exchange (default ceilometer)
+  --topic NAME       run: notification topic, repeatable (default notifications)
+  --batch-size N     run: samples per notification (default 50; 0 = one per sample)
+  --spool PATH       run: the durable spool (default /var/lib/ceilopoll/spool.sqlite)
+  --spool-max-mb N   run: spool size bound; the oldest are dropped beyond it (default 256)
+  --spool-max-age-h N  run: spool age bound in hours (default 72)
+  --log-level L      run: DEBUG, INFO, WARNING or ERROR (default INFO)
+  --log-format F     run: oslo (default) or json
+  environment: CEILOPOLL_TRANSPORT_URL, CEILOPOLL_TELEMETRY_SECRET ([publisher] telemetry_secret)
   -h, --help         this text
 
 exit status: 0 ok, 1 libvirt unreachable or the cycle failed, 2 bad usage`;
+
+type RunLogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 
 const usageError = (msg: string): number => {
   process.stderr.write(`ceilopoll: ${msg}\n${USAGE}\n`);
@@ -47,6 +65,16 @@ async function main(argv: string[]): Promise<number> {
         unit: { type: 'string' },
         'name-keys': { type: 'boolean' },
         meter: { type: 'string', multiple: true },
+        interval: { type: 'string' },
+        'transport-url': { type: 'string' },
+        exchange: { type: 'string' },
+        topic: { type: 'string', multiple: true },
+        'batch-size': { type: 'string' },
+        spool: { type: 'string' },
+        'spool-max-mb': { type: 'string' },
+        'spool-max-age-h': { type: 'string' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -74,6 +102,43 @@ async function main(argv: string[]): Promise<number> {
       unit: v.unit ?? o.unit,
       nameKeys: v['name-keys'] ?? false,
       meters: v.meter ?? [],
+    });
+  }
+  if (command === 'run') {
+    const o = defaultRunOptions();
+    const num = (name: string, raw: string | undefined, min: number): number | string => {
+      if (raw === undefined) return NaN;
+      const n = Number(raw);
+      return Number.isFinite(n) && n >= min ? n : `--${name} ${raw}: expected a number >= ${min}`;
+    };
+    const checks = {
+      interval: num('interval', v.interval, 1),
+      batch: num('batch-size', v['batch-size'], 0),
+      mb: num('spool-max-mb', v['spool-max-mb'], 1),
+      age: num('spool-max-age-h', v['spool-max-age-h'], 0.001),
+    };
+    for (const c of Object.values(checks)) if (typeof c === 'string') return usageError(c);
+    const pick = (c: number | string, d: number): number => (typeof c === 'number' && !Number.isNaN(c) ? c : d);
+    if (v['log-level'] !== undefined && !['DEBUG', 'INFO', 'WARNING', 'ERROR'].includes(v['log-level'])) return usageError(`--log-level ${v['log-level']}: expected DEBUG, INFO, WARNING or ERROR`);
+    if (v['log-format'] !== undefined && v['log-format'] !== 'oslo' && v['log-format'] !== 'json') return usageError(`--log-format ${v['log-format']}: expected oslo or json`);
+    if (v.unit !== undefined && v.unit !== 'MB' && v.unit !== 'MiB') return usageError(`--unit ${v.unit}: expected MB or MiB`);
+    return runCommand({
+      ...o,
+      uri: v.uri ?? o.uri,
+      host: v.host ?? o.host,
+      intervalSeconds: pick(checks.interval, o.intervalSeconds),
+      transportUrl: v['transport-url'] ?? o.transportUrl,
+      exchange: v.exchange ?? o.exchange,
+      topics: v.topic ?? o.topics,
+      batchSize: pick(checks.batch, o.batchSize),
+      spoolPath: v.spool ?? o.spoolPath,
+      spoolMaxBytes: pick(checks.mb, o.spoolMaxBytes / 1048576) * 1048576,
+      spoolMaxAgeMs: pick(checks.age, o.spoolMaxAgeMs / 3_600_000) * 3_600_000,
+      unit: v.unit ?? o.unit,
+      nameKeys: v['name-keys'] ?? false,
+      meters: v.meter ?? [],
+      logLevel: (v['log-level'] as RunLogLevel | undefined) ?? o.logLevel,
+      logFormat: (v['log-format']) ?? o.logFormat,
     });
   }
   return usageError(`unknown command "${command}"`);
