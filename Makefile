@@ -7,7 +7,7 @@ LAB := test/lab
 LAB_GUESTS ?= stats stats stats none nostats noballoon paused shutoff
 DEMO_GUESTS ?= stats stats
 
-.PHONY: help install build lint test test-unit test-integration lab-up lab-down bench demo clean
+.PHONY: help install build lint test test-unit test-integration e2e rabbitmq-up lab-up lab-down bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,12 +28,25 @@ lint: install ## eslint and the strict type check
 test-unit: install ## unit tests only (no libvirt needed)
 	npx vitest run test/unit
 
-test: install lab-up ## everything: lint, unit and integration tests against a real libvirtd and QEMU guests
+test: install lab-up ## everything: lint, unit, integration and e2e tests (real libvirtd, QEMU guests, RabbitMQ, notification agent)
 	$(MAKE) lint
-	CEILOPOLL_LAB=1 npx vitest run
+	$(MAKE) rabbitmq-up
+	npx vitest run
+	$(MAKE) e2e
 
-test-integration: install lab-up ## integration tests only
-	CEILOPOLL_LAB=1 npx vitest run test/integration
+e2e: install lab-up rabbitmq-up ## ceilopoll -> RabbitMQ -> Debian's ceilometer-agent-notification (apt), checked end to end
+	npx vitest run --config vitest.e2e.config.ts
+
+rabbitmq-up: ## start the machine's RabbitMQ if it is not answering on 127.0.0.1:5672
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	  command -v rabbitmq-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rabbitmq-server; }; \
+	  rabbitmq-server -detached; \
+	  for i in $$(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done; \
+	  (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || { echo "RabbitMQ did not come up on 127.0.0.1:5672"; exit 1; }; \
+	fi
+
+test-integration: install lab-up rabbitmq-up ## integration tests only
+	npx vitest run test/integration
 
 lab-up: ## install libvirt + QEMU with apt, start libvirtd, boot the lab guests (LAB_GUESTS)
 	$(LAB)/up.sh $(LAB_GUESTS)
@@ -41,8 +54,10 @@ lab-up: ## install libvirt + QEMU with apt, start libvirtd, boot the lab guests 
 lab-down: ## destroy the lab guests and stop the daemons lab-up started
 	$(LAB)/down.sh
 
-bench: build lab-up ## libvirt client benchmarks against virsh (figures and ratios)
-	node dist/bench/libvirt-stats.js
+bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publishing with confirms, the spool
+	npx tsx bench/libvirt-stats.ts
+	npx tsx bench/publish.ts
+	npx tsx bench/spool.ts
 
 demo: build ## set up a lab with 2 guests and print their memory stats through the client
 	$(LAB)/up.sh $(DEMO_GUESTS)

@@ -6,26 +6,23 @@
 // stored when the captures were made; and a resent _unique_id is dropped only while it is among the
 // last 16 the agent saw (oslo.messaging's _MsgIdCache), which is what ceilopoll's replay can count on.
 //
-// Root, apt and the machine's broker on 127.0.0.1:5672: not part of the default run. `CEILOPOLL_E2E=1
-// npx vitest run test/e2e` runs it (the first run apt-installs the agent, ~2 min). CEILOPOLL_E2E_KEEP=1
+// Root, apt and the machine's broker on 127.0.0.1:5672: `make e2e` runs it (vitest.e2e.config.ts; the
+// first run apt-installs the agent, ~2 min). CEILOPOLL_E2E_KEEP=1
 // keeps the run directory (config, agent.log, accepted.jsonl), which is kept anyway when a test fails.
 
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { notificationAgent as agent } from './harness.js';
 import { ACCEPTED_KEYS_ZED, compareSent, describeComparison, readAccepted, readAcceptedLines, type Comparison, type SentSample } from './accepted.js';
 
-const run = promisify(execFile);
 
-const SCRIPT = fileURLToPath(new URL('./notification-agent.sh', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('../fixtures/golden/', import.meta.url));
 const AMQP_URL = process.env.CEILOPOLL_E2E_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const EXCHANGE = 'ceilometer';
@@ -76,22 +73,7 @@ function freshCopy(c: Captured): Captured {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function agent(command: 'install' | 'start' | 'stop' | 'status', dir?: string, env: Record<string, string> = {}): Promise<string> {
-  try {
-    const { stdout, stderr } = await run('bash', dir === undefined ? [SCRIPT, command] : [SCRIPT, command, dir], {
-      env: { ...process.env, ...env },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return stdout + stderr;
-  } catch (err) {
-    const e = err as Error & { stdout?: string; stderr?: string };
-    throw new Error(`notification-agent.sh ${command} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-  }
-}
-
-const E2E = process.env.CEILOPOLL_E2E === '1';
-
-describe.skipIf(!E2E)('golden captures through the real ceilometer-agent-notification (CEILOPOLL_E2E=1)', () => {
+describe('golden captures through the real ceilometer-agent-notification', () => {
   let dir = '';
   let conn: ChannelModel | undefined;
   let ch: ConfirmChannel | undefined;
