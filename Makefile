@@ -5,7 +5,7 @@ NODE_MODULES := node_modules/.package-lock.json
 LAB := test/lab
 # Guests for `make lab-up`: one word a guest (see test/lab/up.sh for the profiles).
 LAB_GUESTS ?= stats stats stats none nostats noballoon paused shutoff
-DEMO_GUESTS ?= stats stats
+DEMO_GUESTS ?= stats stats none
 
 .PHONY: help install build lint test test-unit test-integration e2e rabbitmq-up lab-up lab-down bench demo clean
 
@@ -59,9 +59,16 @@ bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publis
 	npx tsx bench/publish.ts
 	npx tsx bench/spool.ts
 
-demo: build ## set up a lab with 2 guests and print their memory stats through the client
+demo: install rabbitmq-up ## lab with 2 guests; their memory stats, one polling cycle, then the agent publishing to RabbitMQ
 	$(LAB)/up.sh $(DEMO_GUESTS)
-	node dist/src/cli/main.js memstats
+	@echo; echo '== ceilopoll memstats: what libvirt reports (one bulk call)'
+	npx tsx src/cli/main.ts memstats
+	@echo; echo '== ceilopoll poll --once: the samples and, where there is none, why'
+	npx tsx src/cli/main.ts poll --once
+	@echo; echo '== ceilopoll run for 15 s, publishing to RabbitMQ on 127.0.0.1:5672; a consumer prints what arrives'
+	rm -rf .lab/demo && mkdir -p .lab/demo
+	npx tsx test/support/demo-consumer.ts amqp://guest:guest@127.0.0.1:5672 16 & \
+	  sleep 2; timeout -s INT 15 npx tsx src/cli/main.ts run --interval 5 --spool .lab/demo/spool.sqlite; wait
 
 clean: ## remove build output (the lab stays: make lab-down)
 	rm -rf dist coverage
