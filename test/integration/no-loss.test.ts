@@ -148,10 +148,15 @@ describe('ceilopoll killed with SIGKILL during an outage', () => {
       expect(idx.every((i) => i >= 0)).toBe(true);
       expect([...idx].sort((a, b) => a - b)).toEqual(idx);
       expect(order.filter((id) => produced.includes(id))).toEqual(produced);
+      // SIGTERM: a clean stop, exit status 0, and everything confirmed (the broker is up)
+      const exited = new Promise<number | null>((r) => second!.once('exit', (code) => r(code)));
+      second.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      second = null;
     } finally {
       first.kill('SIGKILL');
       if (second) {
-        second.kill('SIGTERM');
+        second.kill('SIGKILL');
         await new Promise((r) => second!.once('exit', r));
       }
       await collector.stop();
