@@ -10,13 +10,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Agent } from '../../src/agent/agent.js';
-import { createLogger } from '../../src/agent/log.js';
-import { parseTransportUrl } from '../../src/publish/transport-url.js';
-import { randomIds, systemClock } from '../../src/samples/clock.js';
-import { MEMORY_METERS } from '../../src/samples/meters.js';
 import type { PyFloat} from '../../src/samples/pyjson.js';
 import { type PyDict } from '../../src/samples/pyjson.js';
 import { DEFAULT_SAMPLE_OPTIONS, toWireSample } from '../../src/samples/sample.js';
+import { testAgentOptions } from '../support/agent.js';
 import { labGuests, sleep, until } from '../support/lab.js';
 import { compareSent, describeComparison, readAccepted, type SentSample } from './accepted.js';
 import { notificationAgent } from './harness.js';
@@ -38,24 +35,11 @@ afterAll(async () => {
 describe('ceilopoll -> RabbitMQ -> ceilometer-agent-notification', () => {
   it('every sample ceilopoll sent is stored by the real agent as sent', { timeout: 180_000 }, async () => {
     const sent: SentSample[] = [];
-    const agent = new Agent({
-      libvirtUri: 'qemu:///system',
-      intervalSeconds: 3,
-      meters: MEMORY_METERS,
-      sample: { ...DEFAULT_SAMPLE_OPTIONS, host: 'compute-1' },
-      batchSize: 50,
-      transport: parseTransportUrl('rabbit://guest:guest@127.0.0.1:5672/'),
-      exchange: 'ceilometer',
-      topics: ['notifications'],
+    const agent = new Agent(testAgentOptions({
+      transportUrl: 'rabbit://guest:guest@127.0.0.1:5672/',
       spoolPath: path.join(dir, 'spool.sqlite'),
-      spoolMaxBytes: 64 * 1024 * 1024,
-      spoolMaxAgeMs: 3600_000,
-      stalenessFactor: 3,
-      resourceUpdateIntervalMs: 0,
-      log: createLogger('e2e', { level: 'WARNING', write: () => undefined }),
-      clock: systemClock,
-      ids: randomIds,
-    });
+      intervalSeconds: 3,
+    }));
     agent.on('cycle', (r) => {
       for (const run of r.runs) {
         for (const s of run.samples) {

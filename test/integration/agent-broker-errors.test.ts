@@ -11,10 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/agent/log.js';
-import { parseTransportUrl } from '../../src/publish/transport-url.js';
-import { randomIds, systemClock } from '../../src/samples/clock.js';
-import { MEMORY_METERS } from '../../src/samples/meters.js';
-import { DEFAULT_SAMPLE_OPTIONS } from '../../src/samples/sample.js';
+import { testAgentOptions } from '../support/agent.js';
 import { until } from '../support/lab.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-broker-errors-'));
@@ -22,24 +19,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function agentFor(url: string, name: string, topics = ['notifications']): { agent: Agent; logs: string[] } {
   const logs: string[] = [];
-  const agent = new Agent({
-    libvirtUri: 'qemu:///system',
+  const agent = new Agent(testAgentOptions({
+    transportUrl: url,
+    spoolPath: path.join(dir, `${name}.sqlite`),
     intervalSeconds: 1,
-    meters: MEMORY_METERS,
-    sample: { ...DEFAULT_SAMPLE_OPTIONS, host: 'compute-1' },
-    batchSize: 50,
-    transport: parseTransportUrl(url),
     exchange: `ceilopoll-test-${name}`,
     topics,
-    spoolPath: path.join(dir, `${name}.sqlite`),
-    spoolMaxBytes: 16 * 1024 * 1024,
-    spoolMaxAgeMs: 3600_000,
-    stalenessFactor: 3,
-    resourceUpdateIntervalMs: 0,
     log: createLogger('test', { level: 'INFO', write: (l) => logs.push(l) }),
-    clock: systemClock,
-    ids: randomIds,
-  });
+  }));
   return { agent, logs };
 }
 

@@ -12,10 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Agent, type ProducedNotification } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/agent/log.js';
-import { parseTransportUrl } from '../../src/publish/transport-url.js';
-import { randomIds, systemClock } from '../../src/samples/clock.js';
-import { MEMORY_METERS } from '../../src/samples/meters.js';
-import { DEFAULT_SAMPLE_OPTIONS } from '../../src/samples/sample.js';
+import { testAgentOptions } from '../support/agent.js';
 import { AmqpCollector, firstOccurrences } from '../support/amqp-collector.js';
 import { until, sleep } from '../support/lab.js';
 import { PrivateRabbit } from '../support/private-rabbit.js';
@@ -39,24 +36,11 @@ const transportUrl = (): string => `rabbit://guest:guest@127.0.0.1:${rabbit.port
 describe('a 60 s broker outage while polling', () => {
   it('loses nothing and keeps the order', { timeout: 300_000 }, async () => {
     const logs: string[] = [];
-    const agent = new Agent({
-      libvirtUri: 'qemu:///system',
-      intervalSeconds: 2,
-      meters: MEMORY_METERS,
-      sample: { ...DEFAULT_SAMPLE_OPTIONS, host: 'compute-1' },
-      batchSize: 50,
-      transport: parseTransportUrl(transportUrl()),
-      exchange: 'ceilometer',
-      topics: ['notifications'],
+    const agent = new Agent(testAgentOptions({
+      transportUrl: transportUrl(),
       spoolPath: path.join(dir, 'outage.sqlite'),
-      spoolMaxBytes: 64 * 1024 * 1024,
-      spoolMaxAgeMs: 3600_000,
-      stalenessFactor: 3,
-      resourceUpdateIntervalMs: 0,
       log: createLogger('test', { level: 'INFO', write: (l) => logs.push(l) }),
-      clock: systemClock,
-      ids: randomIds,
-    });
+    }));
     const produced: ProducedNotification[] = [];
     agent.on('produced', (p) => produced.push(p));
     const collector = new AmqpCollector(rabbit.url, { durable: true });

@@ -11,50 +11,14 @@ import {
   pyStr,
   type PyValue,
 } from '../../src/samples/pyjson.js';
+import { PY_DECODE, Rng, tag } from '../support/python-oracle.js';
 
 // Property tests run CPython itself as the oracle: one python3 process per batch, values passed on stdin
 // as a tagged tree (floats as their 64 bits, ints as decimal text) so Python rebuilds them exactly.
 // PYJSON_SEED reproduces a failing run.
 const SEED = Number(process.env.PYJSON_SEED ?? 0x5eed_2024);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Rng {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  float(): number {
-    return this.next();
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  u32(): number {
-    return Math.floor(this.next() * 4294967296) >>> 0;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
-  }
-}
-
 const f64 = new DataView(new ArrayBuffer(8));
-const floatBits = (x: number): string => {
-  f64.setFloat64(0, x);
-  return f64.getBigUint64(0).toString(16).padStart(16, '0');
-};
 const fromBits = (hi: number, lo: number): number => {
   f64.setUint32(0, hi);
   f64.setUint32(4, lo);
@@ -66,34 +30,6 @@ const nextAfter = (x: number, up: boolean): number => {
   f64.setBigInt64(0, bits + ((x >= 0) === up ? 1n : -1n));
   return f64.getFloat64(0);
 };
-
-type Tagged = [string] | [string, unknown];
-
-function tag(v: PyValue): Tagged {
-  if (v === null) return ['N'];
-  if (typeof v === 'boolean') return [v ? 'T' : 'F'];
-  if (typeof v === 'string') return ['s', v];
-  if (typeof v === 'number' || typeof v === 'bigint') return ['i', v.toString()];
-  if (v instanceof PyFloat) return ['f', floatBits(v.value)];
-  if (Array.isArray(v)) return ['l', (v as readonly PyValue[]).map(tag)];
-  const entries: [string, PyValue][] = v instanceof Map ? [...(v as Map<string, PyValue>)] : Object.entries(v);
-  return ['d', entries.map(([k, x]) => [k, tag(x)])];
-}
-
-const PY_DECODE = String.raw`
-import sys, json, struct
-def dec(t):
-    k = t[0]
-    if k == 'N': return None
-    if k == 'T': return True
-    if k == 'F': return False
-    if k == 's': return t[1]
-    if k == 'i': return int(t[1])
-    if k == 'f': return struct.unpack('>d', bytes.fromhex(t[1]))[0]
-    if k == 'l': return [dec(x) for x in t[1]]
-    if k == 'd': return {kk: dec(vv) for kk, vv in t[1]}
-    raise ValueError(k)
-`;
 
 /** Runs a Python snippet with `input` as JSON on stdin; the snippet writes one JSON value to stdout. */
 function python<T>(script: string, input: unknown): T {

@@ -3,8 +3,9 @@ import { createHmac } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { PyFloat, isPyMap, pyFloat, pyJsonDumps, type PyDict, type PyMap, type PyValue } from '../../src/samples/pyjson.js';
+import { isPyMap, pyFloat, pyJsonDumps, type PyDict, type PyMap, type PyValue } from '../../src/samples/pyjson.js';
 import { DEFAULT_TELEMETRY_SECRET, computeSignature, verifySignature } from '../../src/samples/signature.js';
+import { PY_DECODE, Rng, tag } from '../support/python-oracle.js';
 
 // ---- the §5 test vectors -----------------------------------------------------------------------------
 
@@ -159,71 +160,10 @@ describe('computeSignature follows compute_signature / recursive_keypairs (§5)'
 // after json.loads, as a consumer of ceilopoll's messages would. SIGNATURE_SEED reproduces a failing run.
 const SEED = Number(process.env.SIGNATURE_SEED ?? 0x516_2024);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Rng {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
-  }
-  hex(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += '0123456789abcdef'[this.int(0, 15)];
-    return s;
-  }
-}
-
-const f64 = new DataView(new ArrayBuffer(8));
-const floatBits = (x: number): string => {
-  f64.setFloat64(0, x);
-  return f64.getBigUint64(0).toString(16).padStart(16, '0');
-};
-
-type Tagged = [string] | [string, unknown];
-
-function tag(v: PyValue): Tagged {
-  if (v === null) return ['N'];
-  if (typeof v === 'boolean') return [v ? 'T' : 'F'];
-  if (typeof v === 'string') return ['s', v];
-  if (typeof v === 'number' || typeof v === 'bigint') return ['i', v.toString()];
-  if (v instanceof PyFloat) return ['f', floatBits(v.value)];
-  if (Array.isArray(v)) return ['l', (v as readonly PyValue[]).map(tag)];
-  const entries: [string, PyValue][] = v instanceof Map ? [...(v as Map<string, PyValue>)] : Object.entries(v);
-  return ['d', entries.map(([k, x]) => [k, tag(x)])];
-}
 
 // Zed's decode_unicode / recursive_keypairs / compute_signature / verify_signature, as in §5
 const PY_SIGN = String.raw`
-import sys, json, struct, hmac, hashlib
-def dec(t):
-    k = t[0]
-    if k == 'N': return None
-    if k == 'T': return True
-    if k == 'F': return False
-    if k == 's': return t[1]
-    if k == 'i': return int(t[1])
-    if k == 'f': return struct.unpack('>d', bytes.fromhex(t[1]))[0]
-    if k == 'l': return [dec(x) for x in t[1]]
-    if k == 'd': return {kk: dec(vv) for kk, vv in t[1]}
-    raise ValueError(k)
+import hmac, hashlib
 
 def decode_unicode(input):
     if isinstance(input, dict):
@@ -390,7 +330,7 @@ describe(`computeSignature agrees with Zed's compute_signature in CPython (seed 
       /[\u007f-\uffff]/g,
       (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
     );
-    const out = execFileSync('python3', ['-c', PY_SIGN], { input: text, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
+    const out = execFileSync('python3', ['-c', PY_DECODE + PY_SIGN], { input: text, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
     const python = JSON.parse(out) as [string | null, boolean | null][];
 
     const mismatches = cases
