@@ -38,7 +38,10 @@ options:
   --spool-max-age-h N  run: spool age bound in hours (default 72)
   --log-level L      run: DEBUG, INFO, WARNING or ERROR (default INFO)
   --log-format F     run: oslo (default) or json
-  environment: CEILOPOLL_TRANSPORT_URL, CEILOPOLL_TELEMETRY_SECRET ([publisher] telemetry_secret)
+  environment: CEILOPOLL_TRANSPORT_URL, CEILOPOLL_TELEMETRY_SECRET ([publisher] telemetry_secret);
+  OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, OS_USER_DOMAIN_NAME,
+  OS_PROJECT_DOMAIN_NAME, OS_REGION_NAME, OS_INTERFACE (an openrc): flavor.id from Nova for
+  run and poll; without OS_AUTH_URL flavor.id is the flavor name, as Ceilometer does without Nova
   -h, --help         this text
 
 exit status: 0 ok, 1 libvirt unreachable or the cycle failed, 2 bad usage`;

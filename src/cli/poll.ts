@@ -7,6 +7,7 @@ import os from 'node:os';
 
 import { pollCycle, type CycleResult } from '../agent/poll-cycle.js';
 import { Inventory } from '../discovery/inventory.js';
+import { flavorResolverFromEnv } from './credentials.js';
 import { isMissing } from '../inspect/memory.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { domainStateName } from '../libvirt/protocol.js';
@@ -95,6 +96,13 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
     process.stderr.write(`ceilopoll: unknown meter(s) ${unknown.join(', ')}; known: ${MEMORY_METERS.map((m) => m.name).join(', ')}\n`);
     return 2;
   }
+  let flavorIds;
+  try {
+    flavorIds = flavorResolverFromEnv(process.env, (r) => process.stderr.write(`ceilopoll: flavor lookup: ${r.message}\n`)) ?? undefined;
+  } catch (err) {
+    process.stderr.write(`ceilopoll: ${(err as Error).message}\n`);
+    return 2;
+  }
   let client: LibvirtClient;
   try {
     client = await LibvirtClient.connect({ uri: o.uri, readOnly: true });
@@ -103,7 +111,7 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
     return 1;
   }
   try {
-    const inventory = new Inventory();
+    const inventory = new Inventory({ flavorIds });
     const result = await pollCycle({ client, inventory, meters, unit: o.unit, clock: systemClock, ids: randomIds });
     const text = renderCycle(result, o.format, { ...DEFAULT_SAMPLE_OPTIONS, host: o.host, unit: o.unit, nameKeys: o.nameKeys });
     if (text) process.stdout.write(`${text}\n`);
@@ -112,6 +120,7 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
     process.stderr.write(`ceilopoll: polling failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    flavorIds?.close();
     await client.close();
   }
 }

@@ -7,6 +7,7 @@ import { Agent } from '../agent/agent.js';
 import { createLogger, type LogLevel } from '../agent/log.js';
 import { parseTransportUrl, redactTransportUrl } from '../publish/transport-url.js';
 import { randomIds, systemClock } from '../samples/clock.js';
+import { flavorResolverFromEnv } from './credentials.js';
 import { MEMORY_METERS, type MemoryUnit } from '../samples/meters.js';
 import { DEFAULT_SAMPLE_OPTIONS } from '../samples/sample.js';
 
@@ -59,6 +60,13 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
     process.stderr.write(`ceilopoll: transport_url ${redactTransportUrl(o.transportUrl)}: ${(err as Error).message}\n`);
     return 2;
   }
+  let flavorIds;
+  try {
+    flavorIds = flavorResolverFromEnv(process.env, (r) => (r.level === 'warning' ? log.warning(`flavor lookup: ${r.message}`) : log.info(`flavor lookup: ${r.message}`))) ?? undefined;
+  } catch (err) {
+    process.stderr.write(`ceilopoll: ${(err as Error).message}\n`);
+    return 2;
+  }
   const meters = o.meters.length === 0 ? MEMORY_METERS : MEMORY_METERS.filter((m) => o.meters.includes(m.name));
   const secret = process.env.CEILOPOLL_TELEMETRY_SECRET ?? DEFAULT_SAMPLE_OPTIONS.secret;
   const agent = new Agent({
@@ -75,6 +83,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
     spoolMaxAgeMs: o.spoolMaxAgeMs,
     stalenessFactor: 3,
     resourceUpdateIntervalMs: 0,
+    flavorIds,
     log,
     clock: systemClock,
     ids: randomIds,

@@ -5,14 +5,15 @@ import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
+import { DEFAULT_USER, FakeOpenStack } from '../support/fake-openstack.js';
 import { guestOf, labGuests } from '../support/lab.js';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-async function ceilopoll(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ceilopoll(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -82,6 +83,33 @@ print(n, bad)
     const remote = await ceilopoll(['poll', '--once', '--uri', 'qemu+ssh://admin:hunter2@host/system']);
     expect(remote.code).toBe(1);
     expect(remote.stderr).not.toContain('hunter2');
+  });
+});
+
+describe('flavor.id from Nova, with credentials from the OpenStack environment (openrc)', () => {
+  it('is Nova\'s id for the flavor name when OS_AUTH_URL and friends are set, the name otherwise', async () => {
+    const fake = await FakeOpenStack.start({});
+    try {
+      const env = {
+        OS_AUTH_URL: fake.authUrl, OS_USERNAME: DEFAULT_USER.name, OS_PASSWORD: DEFAULT_USER.password, OS_PROJECT_NAME: 'service',
+        OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default', OS_REGION_NAME: 'RegionOne',
+      };
+      const withNova = await ceilopoll(['poll', '--once', '--format', 'wire', '--meter', 'memory.resident'], env);
+      expect(withNova.code).toBe(0);
+      const flavorIds = withNova.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { resource_metadata: { flavor: { id: string } } }).resource_metadata.flavor.id);
+      expect(new Set(flavorIds)).toEqual(new Set(['1'])); // m1.tiny is "1" in Nova
+      const without = await ceilopoll(['poll', '--once', '--format', 'wire', '--meter', 'memory.resident'], { OS_AUTH_URL: '' });
+      expect(without.stdout).toContain('"flavor": {"id": "m1.tiny"');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('incomplete credentials are refused naming the variable, without the password', async () => {
+    const r = await ceilopoll(['poll', '--once'], { OS_AUTH_URL: 'http://127.0.0.1:1/v3', OS_PASSWORD: 'hunter2', OS_USERNAME: '', OS_PROJECT_NAME: '' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/OS_USERNAME: username or user_id is required/);
+    expect(r.stderr).not.toContain('hunter2');
   });
 });
 
