@@ -3,17 +3,13 @@
 // resource_metadata needs, nothing per cycle (state and stats come with each poll).
 
 import type { BalloonDevice } from '../inspect/memory.js';
+import type { NovaFlavor } from './nova-metadata.js';
 
-export interface Flavor {
+/** The flavor as samples carry it: Nova's metadata, with the id resolved. */
+export type Flavor = Omit<NovaFlavor, 'id' | 'extraSpecs'> & {
   /** `<flavor id>` where Nova wrote one, else what the Nova API said, else the flavor name (Zed's fallback) */
   id: string;
-  name: string;
-  vcpus: number;
-  ram: number;
-  disk: number;
-  ephemeral: number;
-  swap: number;
-}
+};
 
 export interface Instance {
   /** the libvirt domain uuid = the Nova instance uuid = the sample's resource_id */

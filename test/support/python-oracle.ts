@@ -75,3 +75,21 @@ def dec(t):
     if k == 'd': return {kk: dec(vv) for kk, vv in t[1]}
     raise ValueError(k)
 `;
+
+/** Zed's publisher/utils.py decode_unicode (§5): str values become bytes, dicts get sorted keys. */
+export const PY_DECODE_UNICODE = String.raw`
+def decode_unicode(input):
+    if isinstance(input, dict):
+        temp = {}
+        for key, value in sorted(input.items()):
+            temp[decode_unicode(key)] = decode_unicode(value)
+        return temp
+    elif isinstance(input, (tuple, list)):
+        return [decode_unicode(element) for element in input]
+    elif isinstance(input, str):
+        return input.encode('utf-8')
+    elif isinstance(input, bytes):
+        return input.decode('utf-8')
+    else:
+        return input
+`;

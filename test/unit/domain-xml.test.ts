@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 import { type DomainFacts, extractNovaFromDomainXml, parseDomainXml } from '../../src/discovery/domain-xml.js';
 import { parseNovaMetadata } from '../../src/discovery/nova-metadata.js';
-import type { Result } from '../../src/discovery/result.js';
 import { MAX_XML_BYTES } from '../../src/discovery/xml.js';
+import { reason, value } from '../support/result.js';
 
 // Fixtures (test/fixtures/xml/README.md): dumpxml output of real libvirt — the qemu lab guest the
 // golden capture was taken from, and test-driver domains shaped like what Nova writes.
@@ -18,15 +18,6 @@ const NOVA_1_0 = 'http://openstack.org/xmlns/libvirt/nova/1.0';
 
 const LAB_DOMAIN = fixture('zed-lab-1.domain.xml');
 
-function value<T>(r: Result<T>): T {
-  if (!r.ok) throw new Error(`expected a value, got the reason: ${r.reason}`);
-  return r.value;
-}
-
-function reason<T>(r: Result<T>): string {
-  if (r.ok) throw new Error(`expected a reason, got the value: ${JSON.stringify(r.value)}`);
-  return r.reason;
-}
 
 /** The Nova metadata of a domain, which must be there and readable. */
 function nova(facts: DomainFacts) {

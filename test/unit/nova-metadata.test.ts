@@ -8,6 +8,7 @@ import { parseDomainXml } from '../../src/discovery/domain-xml.js';
 import { MAX_FLAVOR_INT, NOVA_NAMESPACES, parseNovaMetadata, readNovaInstance, type NovaInstanceMetadata } from '../../src/discovery/nova-metadata.js';
 import type { Result } from '../../src/discovery/result.js';
 import { MAX_XML_BYTES } from '../../src/discovery/xml.js';
+import { reason, value } from '../support/result.js';
 
 // Fixtures (test/fixtures/xml/README.md): what libvirt itself returned for Nova-shaped domains, the
 // DOMAIN_GET_METADATA string (namespace stripped) and the dumpxml text (namespaced).
@@ -21,15 +22,6 @@ const LAB_METADATA = fixture('zed-lab-1.metadata.xml');
 /** The same guest's Nova element as it stands in its dumpxml: `<nova:instance xmlns:nova=…>`. */
 const LAB_PREFIXED = /<nova:instance[\s\S]*<\/nova:instance>/.exec(fixture('zed-lab-1.domain.xml'))![0];
 
-function value<T>(r: Result<T>): T {
-  if (!r.ok) throw new Error(`expected a value, got the reason: ${r.reason}`);
-  return r.value;
-}
-
-function reason<T>(r: Result<T>): string {
-  if (r.ok) throw new Error(`expected a reason, got the value: ${JSON.stringify(r.value)}`);
-  return r.reason;
-}
 
 /** A stripped-form document with the lab guest's content, parts replaced as a test needs. */
 function doc(parts: { name?: string; flavor?: string; owner?: string; root?: string; extra?: string } = {}): string {

@@ -11,7 +11,7 @@ import {
   pyStr,
   type PyValue,
 } from '../../src/samples/pyjson.js';
-import { PY_DECODE, Rng, tag } from '../support/python-oracle.js';
+import { PY_DECODE, PY_DECODE_UNICODE, Rng, tag } from '../support/python-oracle.js';
 
 // Property tests run CPython itself as the oracle: one python3 process per batch, values passed on stdin
 // as a tagged tree (floats as their 64 bits, ints as decimal text) so Python rebuilds them exactly.
@@ -350,20 +350,6 @@ describe(`pyJsonDumps agrees with CPython json.dumps (seed ${SEED})`, () => {
 });
 
 const PY_STR = `
-def decode_unicode(input):
-    if isinstance(input, dict):
-        temp = {}
-        for key, value in sorted(input.items()):
-            temp[decode_unicode(key)] = decode_unicode(value)
-        return temp
-    elif isinstance(input, (tuple, list)):
-        return [decode_unicode(element) for element in input]
-    elif isinstance(input, str):
-        return input.encode('utf-8')
-    elif isinstance(input, bytes):
-        return input.decode('utf-8')
-    else:
-        return input
 out = []
 for t in json.loads(sys.stdin.buffer.read()):
     v = dec(t)
@@ -384,7 +370,7 @@ describe(`pyStr agrees with CPython str() / repr(decode_unicode(list)) (seed ${S
       else values.push([v]);
     }
     values.push(["'", '"', `'"`, ["'\\"]]);
-    const py = python<(string | null)[]>(PY_STR, values.map(tag));
+    const py = python<(string | null)[]>(PY_DECODE_UNICODE + PY_STR, values.map(tag));
     expect(py.filter((x) => x === null).length).toBeGreaterThan(0); // the throwing path is exercised
     expect(compareAll(values, py, pyStr)).toEqual([]);
   });
