@@ -77,8 +77,15 @@ describe('PrivateRabbit', () => {
     await timed('startAgain after kill', () => r.startAgain());
     expect(r.pids().beam).not.toBe(killedBeam);
     await expectMachineBrokerAnswers();
-    const queues = await r.rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name', 'durable', 'messages']);
-    expect(queues).toMatch(new RegExp(`^${queue.replace(/\./g, '\\.')}\\s+true\\s+1\\s*$`, 'm'));
+    // After an unclean stop the node accepts connections before it has finished recovering its
+    // queues: ask until the queue is back (or 30 s pass), then it must hold the message.
+    const listed = new RegExp(`^${queue.replace(/\./g, '\\.')}\\s+true\\s+1\\s*$`, 'm');
+    let queues = '';
+    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((res) => setTimeout(res, 500))) {
+      queues = await r.rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name', 'durable', 'messages']);
+      if (queues.includes(queue)) break;
+    }
+    expect(queues).toMatch(listed);
 
     await timed('restart', () => r.restart());
     await expectMachineBrokerAnswers();
