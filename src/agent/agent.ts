@@ -6,7 +6,6 @@ import { EventEmitter } from 'node:events';
 
 import type { FlavorIdResolver } from '../discovery/flavor-lookup.js';
 import { Inventory } from '../discovery/inventory.js';
-import { isMissing } from '../inspect/memory.js';
 import { Supervisor } from '../libvirt/supervisor.js';
 import { AmqpPublisher } from '../publish/amqp.js';
 import { Delivery } from '../publish/delivery.js';
@@ -17,7 +16,7 @@ import type { Clock, IdSource } from '../samples/clock.js';
 import type { MeterDef } from '../samples/meters.js';
 import { toWireSample, type SampleOptions } from '../samples/sample.js';
 import type { Logger } from './log.js';
-import { pollCycle, type CycleResult } from './poll-cycle.js';
+import { meterOutcomes, pollCycle, type CycleResult } from './poll-cycle.js';
 import { IntervalTask } from './scheduler.js';
 
 export interface AgentOptions {
@@ -191,11 +190,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       const uuid = ir.instance.uuid;
       seen.add(uuid);
       const byReason = new Map<string, { meters: string[]; detail: string }>();
-      for (const m of this.opts.meters) {
-        const v = m.volume(ir.inspection);
-        if (!isMissing(v)) continue;
+      for (const [meter, v] of Object.entries(meterOutcomes(ir.inspection, this.opts.meters).missing)) {
         const g = byReason.get(v.reason) ?? { meters: [], detail: v.detail };
-        g.meters.push(m.name);
+        g.meters.push(meter);
         byReason.set(v.reason, g);
       }
       const key = [...byReason].map(([reason, g]) => `${reason}:${g.meters.join(',')}`).join(';');

@@ -44,6 +44,24 @@ export interface CycleDeps {
   stalenessFactor?: number;
 }
 
+export interface MeterOutcomes {
+  /** meter name -> volume, for the meters that have one */
+  values: Record<string, number>;
+  /** meter name -> why there is no volume, for the others */
+  missing: Record<string, Missing>;
+}
+
+/** Each meter's volume for one inspected instance, or the reason it has none, in meter order. */
+export function meterOutcomes(inspection: MemoryInspection, meters: readonly MeterDef[]): MeterOutcomes {
+  const out: MeterOutcomes = { values: {}, missing: {} };
+  for (const m of meters) {
+    const v = m.volume(inspection);
+    if (isMissing(v)) out.missing[m.name] = v;
+    else out.values[m.name] = v;
+  }
+  return out;
+}
+
 export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
   const { client, inventory, clock, ids } = deps;
   const reading = await readMemoryStats(client);

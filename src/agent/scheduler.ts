@@ -39,10 +39,6 @@ export class IntervalTask {
     await this.running;
   }
 
-  get busy(): boolean {
-    return this.running !== null;
-  }
-
   private tick(): void {
     if (this.stopped) return;
     if (this.running) {

@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 
-import { pollCycle, type CycleResult } from '../agent/poll-cycle.js';
+import { meterOutcomes, pollCycle, type CycleResult } from '../agent/poll-cycle.js';
 import { Inventory } from '../discovery/inventory.js';
 import { flavorResolverFromEnv } from './credentials.js';
 import { isMissing } from '../inspect/memory.js';
@@ -43,16 +43,8 @@ export function renderCycle(result: CycleResult, format: PollFormat, sampleOpts:
   if (format === 'wire') {
     return result.runs.flatMap((run) => run.samples.map((s) => pyJsonDumps(toWireSample(s, sampleOpts)))).join('\n');
   }
-  const perInstance = result.instances.map((ir) => {
-    const values: Record<string, number> = {};
-    const missing: Record<string, { reason: string; detail: string }> = {};
-    for (const run of result.runs) {
-      const v = run.meter.volume(ir.inspection);
-      if (isMissing(v)) missing[run.meter.name] = { reason: v.reason, detail: v.detail };
-      else values[run.meter.name] = v;
-    }
-    return { ir, values, missing };
-  });
+  const meters = result.runs.map((r) => r.meter);
+  const perInstance = result.instances.map((ir) => ({ ir, ...meterOutcomes(ir.inspection, meters) }));
   if (format === 'json') {
     return perInstance
       .map(({ ir, values, missing }) => JSON.stringify({

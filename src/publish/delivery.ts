@@ -63,10 +63,6 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
     publisher.on('connected', () => this.kick());
   }
 
-  get depth(): number {
-    return this.spool.depth;
-  }
-
   /** Spools a notification and starts sending it. Never throws: a spool failure is reported. */
   submit(meter: string, body: Buffer): void {
     try {

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/agent/log.js';
 import { testAgentOptions } from '../support/agent.js';
-import { until } from '../support/lab.js';
+import { guestOf, until } from '../support/lab.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-broker-errors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +41,9 @@ async function pollsWithout(url: string, name: string, expected: RegExp, topics?
     expect(errors.some((l) => expected.test(l)), errors.join('\n')).toBe(true);
     // one line per distinct problem, not one per attempt
     expect(new Set(errors).size).toBe(errors.length);
+    // a guest's missing-value reason: one line over 4 cycles, not one per cycle
+    const none = guestOf('none');
+    expect(logs.filter((l) => l.includes(`instance ${none.name} `) && l.includes('no-balloon-device'))).toHaveLength(1);
     return logs;
   } finally {
     await agent.stop(500);
