@@ -78,10 +78,11 @@ describe('PrivateRabbit', () => {
     expect(r.pids().beam).not.toBe(killedBeam);
     await expectMachineBrokerAnswers();
     // After an unclean stop the node accepts connections before it has finished recovering its
-    // queues: ask until the queue is back (or 30 s pass), then it must hold the message.
+    // queues (vhost recovery), slower still when the lab's TCG guests hold both cores: ask until the
+    // queue is back (or 120 s pass), then it must hold the message.
     const listed = new RegExp(`^${queue.replace(/\./g, '\\.')}\\s+true\\s+1\\s*$`, 'm');
     let queues = '';
-    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((res) => setTimeout(res, 500))) {
+    for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((res) => setTimeout(res, 500))) {
       queues = await r.rabbitmqctl(['list_queues', '-q', '--no-table-headers', 'name', 'durable', 'messages']);
       if (queues.includes(queue)) break;
     }
