@@ -35,7 +35,20 @@ export interface ConnectionOptions {
   keepaliveCount?: number;
   /** connect() timeout in ms */
   connectTimeoutMs?: number;
+  /**
+   * Told once about every call when it settles: its procedure, how long it took and how it ended,
+   * for latency metrics. Unset: no clock is read and no promise is added. If it throws, the error
+   * is swallowed: an observer must not change what the caller sees.
+   */
+  onCall?: CallObserver;
 }
+
+/**
+ * How a call ended: `ok` (a reply), `timeout` (CallTimeoutError), `error` (anything else: an error
+ * reply, a protocol error, the connection closing, or a call made after it closed).
+ */
+export type CallOutcome = 'ok' | 'error' | 'timeout';
+export type CallObserver = (procedure: number, durationMs: number, outcome: CallOutcome) => void;
 
 interface Pending {
   proc: number;
@@ -60,6 +73,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private lastPingSent = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private readonly callTimeoutMs: number;
+  private readonly onCall: CallObserver | undefined;
 
   /** Packets of the keepalive program received and sent, for tests and diagnostics. */
   readonly keepaliveStats = { pingsReceived: 0, pongsSent: 0, pingsSent: 0, pongsReceived: 0 };
@@ -71,6 +85,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   ) {
     super();
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.onCall = opts.onCall;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(new ConnectionClosedError(`libvirt socket ${path}: ${err.message}`)));
     socket.on('close', () => this.finish(new ConnectionClosedError(`libvirt socket ${path} closed by the daemon`)));
@@ -126,6 +141,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * LibvirtError (the daemon's error reply), CallTimeoutError or ConnectionClosedError.
    */
   call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = this.callTimeoutMs): Promise<Buffer> {
+    const onCall = this.onCall;
+    if (!onCall) return this.send(proc, args, timeoutMs);
+    const started = performance.now();
+    const reply = this.send(proc, args, timeoutMs);
+    const report = (outcome: CallOutcome): void => {
+      try {
+        onCall(proc, performance.now() - started, outcome);
+      } catch {
+        // see ConnectionOptions.onCall
+      }
+    };
+    reply.then(
+      () => report('ok'),
+      (err) => report(err instanceof CallTimeoutError ? 'timeout' : 'error'),
+    );
+    return reply;
+  }
+
+  private send(proc: number, args: Buffer, timeoutMs: number): Promise<Buffer> {
     if (this.closedWith) {
       return Promise.reject(new ConnectionClosedError(`${procName(proc)}: ${this.closedWith.message}`));
     }
