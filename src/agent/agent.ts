@@ -19,10 +19,20 @@ import type { Logger } from './log.js';
 import { meterOutcomes, pollCycle, type CycleResult } from './poll-cycle.js';
 import { IntervalTask } from './scheduler.js';
 
-export interface AgentOptions {
-  libvirtUri: string;
+/** One polling task: the meters polled every `intervalSeconds` (polling.yaml gives one per distinct interval). */
+export interface PollingTaskSpec {
   intervalSeconds: number;
   meters: readonly MeterDef[];
+  /** the polling.yaml sources that asked for it, for logs and reports */
+  sources?: string[];
+}
+
+export interface AgentOptions {
+  libvirtUri: string;
+  /** the polling tasks; without it, one task of `meters` every `intervalSeconds` */
+  tasks?: PollingTaskSpec[];
+  intervalSeconds?: number;
+  meters?: readonly MeterDef[];
   sample: SampleOptions;
   /** [polling] batch_size: samples per notification, 0 = one notification per sample */
   batchSize: number;
@@ -38,6 +48,19 @@ export interface AgentOptions {
   log: Logger;
   clock: Clock;
   ids: IdSource;
+  /** already-redacted configuration lines for the state report */
+  configSummary?: Record<string, string>;
+  /** every libvirt RPC call, for the latency metric */
+  onLibvirtCall?: (procedure: number, durationMs: number, outcome: 'ok' | 'error' | 'timeout') => void;
+}
+
+/** The task name for an interval, as logs, metrics and reports show it. */
+export const taskName = (intervalSeconds: number): string => `poll-${intervalSeconds}s`;
+
+export function taskSpecs(opts: Pick<AgentOptions, 'tasks' | 'intervalSeconds' | 'meters'>): PollingTaskSpec[] {
+  if (opts.tasks) return opts.tasks;
+  if (opts.intervalSeconds === undefined || opts.meters === undefined) throw new TypeError('AgentOptions: give tasks, or intervalSeconds and meters');
+  return [{ intervalSeconds: opts.intervalSeconds, meters: opts.meters }];
 }
 
 export interface ProducedNotification {
@@ -46,10 +69,42 @@ export interface ProducedNotification {
   sampleIds: string[];
 }
 
+export interface CycleDone {
+  task: string;
+  durationMs: number;
+  outcome: 'ok' | 'failed';
+  error: Error | null;
+}
+
 export interface AgentEvents {
   /** a notification was built and handed to the spool */
   produced: [ProducedNotification];
-  cycle: [CycleResult];
+  /** a cycle's result, before `cycleDone` */
+  cycle: [CycleResult, task: string];
+  /** after every cycle of every task, failed or not */
+  cycleDone: [CycleDone];
+  /** a tick found the task's previous cycle still running */
+  skipped: [task: string];
+  /** RabbitMQ confirmed a notification */
+  confirmed: [meter: string];
+  /** a publish failed; the notification stays in the spool */
+  publishFailed: [Error];
+  /** the spool dropped notifications to stay within its bounds */
+  spoolDropped: [count: number];
+  /** libvirt or the broker came up or went down; `reconnect` when it came up again */
+  connection: [peer: 'libvirt' | 'broker', up: boolean, reconnect: boolean];
+}
+
+interface TaskEntry {
+  spec: PollingTaskSpec;
+  task: IntervalTask;
+}
+
+interface ConnState {
+  connected: boolean;
+  since: number | null;
+  lastError: string | null;
+  reconnects: number;
 }
 
 export class Agent extends EventEmitter<AgentEvents> {
@@ -58,17 +113,25 @@ export class Agent extends EventEmitter<AgentEvents> {
   private spool: Spool | null = null;
   private publisher: AmqpPublisher | null = null;
   private delivery: Delivery | null = null;
-  private task: IntervalTask | null = null;
-  /** uuid -> the missing meters and reasons last logged, so they are logged once per change, not every cycle */
+  private tasks: TaskEntry[] = [];
+  /** cycles of all tasks run one at a time: they share the inventory and the connection */
+  private cycleChain: Promise<void> = Promise.resolve();
+  /** task + uuid -> the missing meters and reasons last logged, so they are logged once per change, not every cycle */
   private readonly lastReason = new Map<string, string>();
+  private lastCycle: { task: string; at: number; durationMs: number; result: CycleResult } | null = null;
+  private readonly libvirtState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
+  private readonly brokerState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
+  readonly startedAt = Date.now();
   private lastPublisherError = '';
   private stopping = false;
+  private closed = false;
   private readonly log: Logger;
 
   constructor(private readonly opts: AgentOptions) {
     super();
     this.log = opts.log;
-    this.supervisor = new Supervisor({ uri: opts.libvirtUri, readOnly: true, keepaliveIntervalMs: 5000, keepaliveCount: 5 });
+    taskSpecs(opts); // fail early on options without tasks
+    this.supervisor = new Supervisor({ uri: opts.libvirtUri, readOnly: true, keepaliveIntervalMs: 5000, keepaliveCount: 5, onCall: opts.onLibvirtCall });
     this.inventory = new Inventory({ flavorIds: opts.flavorIds, resyncIntervalMs: opts.resourceUpdateIntervalMs }).attach(this.supervisor);
   }
 
@@ -76,12 +139,33 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.spool?.depth ?? 0;
   }
 
+  /** Spool figures for reports and metrics; zeros before start. */
+  get spoolState(): { path: string; depth: number; bytes: number; dropped: number; oldestCreatedAt: number | null } {
+    const s = this.spool;
+    return {
+      path: this.opts.spoolPath,
+      depth: s?.depth ?? 0,
+      bytes: s?.bytes ?? 0,
+      dropped: s?.stats.dropped ?? 0,
+      oldestCreatedAt: this.spool && !this.closed ? (this.spool.oldestCreatedAt ?? null) : null,
+    };
+  }
+
+  get deliveryInFlight(): number {
+    return this.delivery?.inFlightCount ?? 0;
+  }
+
   get deliveryStats(): Delivery['stats'] | null {
     return this.delivery?.stats ?? null;
   }
 
+  /** The first task's counters (the only task unless polling.yaml has several intervals). */
   get taskStats(): IntervalTask['stats'] | null {
-    return this.task?.stats ?? null;
+    return this.tasks[0]?.task.stats ?? null;
+  }
+
+  get taskList(): ReadonlyArray<{ name: string; spec: PollingTaskSpec; stats: IntervalTask['stats']; running: boolean }> {
+    return this.tasks.map((t) => ({ name: t.task.name, spec: t.spec, stats: t.task.stats, running: t.task.running }));
   }
 
   start(): void {
@@ -89,8 +173,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     const spool = Spool.open(opts.spoolPath, {
       maxBytes: opts.spoolMaxBytes,
       maxAgeMs: opts.spoolMaxAgeMs,
-      onDrop: (d) =>
-        log.warning(`spool ${opts.spoolPath}: dropped the ${d.count} oldest notification(s) (${d.bytes} bytes, ${d.reason === 'full' ? 'spool full' : 'older than the maximum age'}); oldest from ${new Date(d.oldestCreatedAt).toISOString()}`),
+      onDrop: (d) => {
+        this.emit('spoolDropped', d.count);
+        log.warning(`spool ${opts.spoolPath}: dropped the ${d.count} oldest notification(s) (${d.bytes} bytes, ${d.reason === 'full' ? 'spool full' : 'older than the maximum age'}); oldest from ${new Date(d.oldestCreatedAt).toISOString()}`);
+      },
     });
     if (spool.recovery) {
       log.error(`spool ${opts.spoolPath} was unreadable (${spool.recovery.cause}); moved aside to ${spool.recovery.movedTo}${spool.recovery.lost ? `, ${spool.recovery.lost.count} notification(s) lost` : ''}; a new spool was started`);
@@ -100,24 +186,36 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     const publisher = new AmqpPublisher({ target: opts.transport, exchange: opts.exchange, topics: opts.topics });
     publisher.on('connected', (info) => {
+      this.markUp('broker', this.brokerState);
       this.lastPublisherError = '';
       log.info(`connected to RabbitMQ at ${info.host}, vhost ${info.vhost}`);
     });
     publisher.on('disconnected', (err) => {
+      this.markDown('broker', this.brokerState, err);
       if (!this.stopping) log.warning(`RabbitMQ connection lost: ${err.message}; notifications are kept in the spool`);
     });
     publisher.on('error', (err) => {
       if (err.message === this.lastPublisherError) return; // once per distinct problem
       this.lastPublisherError = err.message;
+      this.brokerState.lastError = err.message;
       log.error(err.message);
     });
     this.publisher = publisher;
 
     const delivery = new Delivery(spool, publisher);
     delivery.on('spoolError', (err, meter) => log.error(`${meter}: notification could not be written to the spool: ${err.message}`));
-    delivery.on('publishFailed', (err) => log.debug(`publish failed, will retry from the spool: ${err.message}`));
+    delivery.on('publishFailed', (err) => {
+      this.emit('publishFailed', err);
+      log.debug(`publish failed, will retry from the spool: ${err.message}`);
+    });
+    delivery.on('confirmed', (_seq, meter) => this.emit('confirmed', meter));
     this.delivery = delivery;
 
+    this.supervisor.on('connected', () => this.markUp('libvirt', this.libvirtState));
+    this.supervisor.on('disconnected', (err) => this.markDown('libvirt', this.libvirtState, err));
+    this.supervisor.on('retry', (err) => {
+      this.libvirtState.lastError = err.message;
+    });
     this.supervisor.on('connected', (c) => log.info(`connected to libvirt ${c.uri} (${c.readOnly ? 'read-only' : 'read-write'})`));
     this.supervisor.on('disconnected', (err) => log.warning(`libvirt connection lost: ${err.message}; reconnecting`));
     this.supervisor.on('retry', (err, attempt, delay) => {
@@ -129,11 +227,67 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     publisher.start();
     this.supervisor.start();
-    this.task = new IntervalTask('memory', opts.intervalSeconds * 1000, () => this.runCycle(), {
-      onSkip: (t) => log.warning(`polling task ${t.name}: the previous cycle is still running; this one is skipped (${t.stats.skipped} so far)`),
-      onError: (_t, err) => log.error(`polling cycle failed: ${err.message}`),
+    this.startTasks(taskSpecs(opts));
+  }
+
+  private startTasks(specs: PollingTaskSpec[]): void {
+    const { log } = this;
+    this.tasks = specs.map((spec) => {
+      const name = taskName(spec.intervalSeconds);
+      const task = new IntervalTask(name, spec.intervalSeconds * 1000, () => this.serialisedCycle(name, spec), {
+        onSkip: (t) => {
+          log.warning(`polling task ${t.name}: the previous cycle is still running; this one is skipped (${t.stats.skipped} so far)`);
+          this.emit('skipped', t.name);
+        },
+        onError: (t, err) => log.error(`polling task ${t.name}: cycle failed: ${err.message}`),
+        onDone: (t, durationMs, error) => this.emit('cycleDone', { task: t.name, durationMs, outcome: error ? 'failed' : 'ok', error }),
+      });
+      return { spec, task };
     });
-    this.task.start();
+    for (const t of this.tasks) {
+      log.info(`polling task ${t.task.name}: ${t.spec.meters.map((m) => m.name).join(', ')} every ${t.spec.intervalSeconds}s${t.spec.sources ? ` (sources: ${t.spec.sources.join(', ')})` : ''}`);
+      t.task.start();
+    }
+  }
+
+  /**
+   * Replaces the polling tasks (SIGHUP with a new polling.yaml): the old tasks stop scheduling and
+   * their cycle in progress finishes, then the new ones start, each with an immediate cycle.
+   * Connections, inventory, spool and delivery carry on untouched.
+   */
+  async replaceTasks(specs: PollingTaskSpec[]): Promise<void> {
+    const old = this.tasks;
+    this.tasks = [];
+    await Promise.all(old.map((t) => t.task.stop()));
+    if (this.stopping) return;
+    this.lastReason.clear();
+    this.startTasks(specs);
+  }
+
+  private markUp(peer: 'libvirt' | 'broker', s: ConnState): void {
+    const reconnect = s.since !== null || s.connected;
+    if (reconnect) s.reconnects++;
+    s.connected = true;
+    s.since = Date.now();
+    s.lastError = null;
+    this.emit('connection', peer, true, reconnect);
+  }
+
+  private markDown(peer: 'libvirt' | 'broker', s: ConnState, err: Error): void {
+    s.connected = false;
+    s.since = Date.now();
+    s.lastError = err.message;
+    this.emit('connection', peer, false, false);
+  }
+
+  /** Connection states for health and metrics. */
+  get connections(): { libvirt: Readonly<ConnState>; broker: Readonly<ConnState> } {
+    return { libvirt: this.libvirtState, broker: this.brokerState };
+  }
+
+  /** The last cycle of any task, with when it finished and how long it took. */
+  get lastCycleResult(): Readonly<{ task: string; at: number; durationMs: number; result: CycleResult }> | null {
+    return this.lastCycle;
   }
 
   /**
@@ -141,31 +295,42 @@ export class Agent extends EventEmitter<AgentEvents> {
    * spool confirmed, then closes everything. What is not confirmed stays in the spool.
    */
   async stop(timeoutMs = 10_000): Promise<number> {
-    await this.task?.stop();
     this.stopping = true;
+    await Promise.all(this.tasks.map((t) => t.task.stop()));
     const left = this.delivery ? await this.delivery.drain(timeoutMs) : 0;
     this.delivery?.close();
     await this.publisher?.close();
     await this.supervisor.stop();
+    this.closed = true;
     this.spool?.close();
     this.opts.flavorIds?.close();
     return left;
   }
 
-  private async runCycle(): Promise<void> {
+  /** Runs a task's cycle after any other task's cycle in progress. */
+  private serialisedCycle(task: string, spec: PollingTaskSpec): Promise<void> {
+    const run = this.cycleChain.then(() => this.runCycle(task, spec));
+    this.cycleChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runCycle(task: string, spec: PollingTaskSpec): Promise<void> {
     const { opts } = this;
+    if (this.stopping) return;
+    const started = Date.now();
+    this.log.debug(`polling task ${task}: cycle started`);
     this.spool?.expire();
-    const client = this.supervisor.client ?? (await this.supervisor.waitConnected(Math.min(5000, opts.intervalSeconds * 1000)));
+    const client = this.supervisor.client ?? (await this.supervisor.waitConnected(Math.min(5000, spec.intervalSeconds * 1000)));
     const result = await pollCycle({
       client,
       inventory: this.inventory,
-      meters: opts.meters,
+      meters: spec.meters,
       unit: opts.sample.unit,
       clock: opts.clock,
       ids: opts.ids,
       stalenessFactor: opts.stalenessFactor,
     });
-    this.logReasons(result);
+    this.logReasons(task, spec, result);
     for (const run of result.runs) {
       if (run.samples.length === 0) continue;
       const wire = run.samples.map((s) => toWireSample(s, opts.sample));
@@ -177,37 +342,40 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.emit('produced', produced);
       }
     }
-    this.emit('cycle', result);
+    this.lastCycle = { task, at: Date.now(), durationMs: Date.now() - started, result };
+    this.log.debug(`polling task ${task}: cycle finished in ${this.lastCycle.durationMs} ms: ${result.instances.length} instance(s), ${result.runs.reduce((n, r) => n + r.samples.length, 0)} sample(s)`);
+    this.emit('cycle', result, task);
   }
 
   /**
    * One line per instance when the set of its missing meters or their reasons changes (not every
    * cycle), and one when everything is back.
    */
-  private logReasons(result: CycleResult): void {
+  private logReasons(task: string, spec: PollingTaskSpec, result: CycleResult): void {
     const seen = new Set<string>();
     for (const ir of result.instances) {
       const uuid = ir.instance.uuid;
-      seen.add(uuid);
+      const key0 = `${task} ${uuid}`;
+      seen.add(key0);
       const byReason = new Map<string, { meters: string[]; detail: string }>();
-      for (const [meter, v] of Object.entries(meterOutcomes(ir.inspection, this.opts.meters).missing)) {
+      for (const [meter, v] of Object.entries(meterOutcomes(ir.inspection, spec.meters).missing)) {
         const g = byReason.get(v.reason) ?? { meters: [], detail: v.detail };
         g.meters.push(meter);
         byReason.set(v.reason, g);
       }
       const key = [...byReason].map(([reason, g]) => `${reason}:${g.meters.join(',')}`).join(';');
-      const before = this.lastReason.get(uuid);
+      const before = this.lastReason.get(key0);
       if (key === (before ?? '')) continue;
       const who = `instance ${ir.instance.domainName} (${uuid})`;
       if (key === '') {
-        this.lastReason.delete(uuid);
+        this.lastReason.delete(key0);
         this.log.info(`${who}: all meters available again`);
       } else {
-        this.lastReason.set(uuid, key);
+        this.lastReason.set(key0, key);
         const parts = [...byReason].map(([reason, g]) => `no ${g.meters.join(', ')}: ${reason}: ${g.detail}`);
         this.log.warning(`${who}: ${parts.join('; ')}`);
       }
     }
-    for (const uuid of this.lastReason.keys()) if (!seen.has(uuid)) this.lastReason.delete(uuid);
+    for (const k of this.lastReason.keys()) if (k.startsWith(`${task} `) && !seen.has(k)) this.lastReason.delete(k);
   }
 }

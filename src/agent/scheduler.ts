@@ -6,24 +6,49 @@ export interface TaskStats {
   runs: number;
   skipped: number;
   failures: number;
+  /** epoch ms (from `now`) */
   lastStartedAt: number | null;
+  lastFinishedAt: number | null;
+  /** when the last run that did not throw finished */
+  lastSuccessAt: number | null;
   lastDurationMs: number | null;
   lastError: Error | null;
 }
 
+export interface TaskHooks {
+  onSkip?: (task: IntervalTask) => void;
+  onError?: (task: IntervalTask, err: Error) => void;
+  /** after every run, failed or not */
+  onDone?: (task: IntervalTask, durationMs: number, err: Error | null) => void;
+  now?: () => number;
+}
+
 export class IntervalTask {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | null = null;
+  private runningRun: Promise<void> | null = null;
   private stopped = false;
-  readonly stats: TaskStats = { runs: 0, skipped: 0, failures: 0, lastStartedAt: null, lastDurationMs: null, lastError: null };
+  readonly stats: TaskStats = {
+    runs: 0,
+    skipped: 0,
+    failures: 0,
+    lastStartedAt: null,
+    lastFinishedAt: null,
+    lastSuccessAt: null,
+    lastDurationMs: null,
+    lastError: null,
+  };
 
   constructor(
     readonly name: string,
     readonly intervalMs: number,
     private readonly task: () => Promise<void>,
-    private readonly hooks: { onSkip?: (task: IntervalTask) => void; onError?: (task: IntervalTask, err: Error) => void; now?: () => number } = {},
+    private readonly hooks: TaskHooks = {},
   ) {
     if (!(intervalMs > 0)) throw new RangeError(`task ${name}: interval must be > 0 ms, got ${intervalMs}`);
+  }
+
+  get running(): boolean {
+    return this.runningRun !== null;
   }
 
   start(): void {
@@ -36,12 +61,12 @@ export class IntervalTask {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.runningRun;
   }
 
   private tick(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.runningRun) {
       this.stats.skipped++;
       this.hooks.onSkip?.(this);
       return;
@@ -49,22 +74,27 @@ export class IntervalTask {
     const now = this.hooks.now ?? Date.now;
     const started = now();
     this.stats.lastStartedAt = started;
-    this.running = this.task()
+    let failure: Error | null = null;
+    this.runningRun = this.task()
       .then(
         () => {
           this.stats.lastError = null;
         },
         (err: unknown) => {
-          const e = err instanceof Error ? err : new Error(String(err));
+          failure = err instanceof Error ? err : new Error(String(err));
           this.stats.failures++;
-          this.stats.lastError = e;
-          this.hooks.onError?.(this, e);
+          this.stats.lastError = failure;
+          this.hooks.onError?.(this, failure);
         },
       )
       .finally(() => {
+        const finished = now();
         this.stats.runs++;
-        this.stats.lastDurationMs = now() - started;
-        this.running = null;
+        this.stats.lastFinishedAt = finished;
+        this.stats.lastDurationMs = finished - started;
+        if (failure === null) this.stats.lastSuccessAt = finished;
+        this.runningRun = null;
+        this.hooks.onDone?.(this, finished - started, failure);
       });
   }
 }

@@ -64,6 +64,11 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
   }
 
   /** Spools a notification and starts sending it. Never throws: a spool failure is reported. */
+  /** notifications sent and not yet confirmed */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
   submit(meter: string, body: Buffer): void {
     try {
       this.spool.append(meter, body);
