@@ -4,6 +4,7 @@
 //   table  one line per instance, for people
 
 import os from 'node:os';
+import { parseArgs } from 'node:util';
 
 import { meterOutcomes, pollCycle, type CycleResult } from '../agent/poll-cycle.js';
 import { Inventory } from '../discovery/inventory.js';
@@ -17,6 +18,8 @@ import { MEMORY_METERS, type MemoryUnit } from '../samples/meters.js';
 import { pyJsonDumps } from '../samples/pyjson.js';
 import { DEFAULT_SAMPLE_OPTIONS, toWireSample, type SampleOptions } from '../samples/sample.js';
 import { printable, renderTable } from './table.js';
+import { CONFIG_HELP, CONFIG_OPTIONS, configSources, loadCliConfig } from './config-args.js';
+import { FlavorIdResolver } from '../discovery/flavor-lookup.js';
 
 export type PollFormat = 'wire' | 'json' | 'table';
 
@@ -28,6 +31,11 @@ export interface PollCommandOptions {
   nameKeys: boolean;
   /** meter names to produce; all memory meters when empty */
   meters: string[];
+  /** [publisher] telemetry_secret */
+  secret?: string;
+  stalenessFactor?: number;
+  /** flavor.id from Nova; without it, from the OS_* environment (or the flavor name) */
+  flavorIds?: FlavorIdResolver;
 }
 
 export const defaultPollOptions = (): PollCommandOptions => ({
@@ -88,9 +96,9 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
     process.stderr.write(`ceilopoll: unknown meter(s) ${unknown.join(', ')}; known: ${MEMORY_METERS.map((m) => m.name).join(', ')}\n`);
     return 2;
   }
-  let flavorIds;
+  let flavorIds = o.flavorIds;
   try {
-    flavorIds = flavorResolverFromEnv(process.env, (r) => process.stderr.write(`ceilopoll: flavor lookup: ${r.message}\n`)) ?? undefined;
+    flavorIds ??= flavorResolverFromEnv(process.env, (r) => process.stderr.write(`ceilopoll: flavor lookup: ${r.message}\n`)) ?? undefined;
   } catch (err) {
     process.stderr.write(`ceilopoll: ${(err as Error).message}\n`);
     return 2;
@@ -104,8 +112,8 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
   }
   try {
     const inventory = new Inventory({ flavorIds });
-    const result = await pollCycle({ client, inventory, meters, unit: o.unit, clock: systemClock, ids: randomIds });
-    const text = renderCycle(result, o.format, { ...DEFAULT_SAMPLE_OPTIONS, host: o.host, unit: o.unit, nameKeys: o.nameKeys });
+    const result = await pollCycle({ client, inventory, meters, unit: o.unit, clock: systemClock, ids: randomIds, stalenessFactor: o.stalenessFactor });
+    const text = renderCycle(result, o.format, { ...DEFAULT_SAMPLE_OPTIONS, secret: o.secret ?? DEFAULT_SAMPLE_OPTIONS.secret, host: o.host, unit: o.unit, nameKeys: o.nameKeys });
     if (text) process.stdout.write(`${text}\n`);
     return 0;
   } catch (err) {
@@ -115,4 +123,80 @@ export async function pollCommand(o: PollCommandOptions): Promise<number> {
     flavorIds?.close();
     await client.close();
   }
+}
+
+export const POLL_HELP = `usage: ceilopoll poll --once [options]
+
+One polling cycle on this host: every instance's memory meters, printed instead of published,
+and for each missing value the reason. Reads libvirt_uri, host, [publisher] telemetry_secret,
+[service_credentials] and [ceilopoll] unit, name_keys and staleness_factor from the configuration;
+polling.yaml is not needed.
+
+${CONFIG_HELP}
+
+options:
+  --once             required (the continuous agent is \`ceilopoll run\`)
+  --format F         table (default), wire (the sample dicts exactly as sent, one a line) or json
+                     (one object per instance, with the reason for each missing value)
+  --meter NAME       only this meter (repeatable); default every memory meter
+  --uri URI          [DEFAULT] libvirt_uri
+  --host NAME        [DEFAULT] host, hashed into resource_metadata.host
+  --unit MB|MiB      [ceilopoll] unit (MB up to Ceilometer 2025.2, MiB from 2026.1)
+  --name-keys        [ceilopoll] name_keys = true: user_name and project_name, as 2023.1+
+  -h, --help         this text
+
+exit status: 0 printed, 1 libvirt unreachable or the cycle failed, 2 bad usage or configuration`;
+
+export async function pollMain(argv: string[]): Promise<number> {
+  const usage = (msg: string): number => {
+    process.stderr.write(`ceilopoll poll: ${msg}\nTry 'ceilopoll poll --help'.\n`);
+    return 2;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      tokens: true,
+      options: {
+        ...CONFIG_OPTIONS,
+        once: { type: 'boolean' },
+        format: { type: 'string' },
+        meter: { type: 'string', multiple: true },
+        uri: { type: 'string' },
+        host: { type: 'string' },
+        unit: { type: 'string' },
+        'name-keys': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(`${POLL_HELP}\n`);
+    return 0;
+  }
+  if (!v.once) return usage('poll needs --once (the continuous agent is `ceilopoll run`)');
+  if (v.format !== undefined && !['wire', 'json', 'table'].includes(v.format)) return usage(`--format ${v.format}: expected wire, json or table`);
+  if (v.unit !== undefined && v.unit !== 'MB' && v.unit !== 'MiB') return usage(`--unit ${v.unit}: expected MB or MiB`);
+  const cfg = await loadCliConfig(configSources(parsed.tokens), (w) => process.stderr.write(`ceilopoll: warning: ${w}\n`), {
+    polling: false,
+    overrides: { libvirtUri: v.uri, host: v.host },
+  });
+  if (typeof cfg === 'number') return cfg;
+  const flavorIds = cfg.serviceCredentials
+    ? new FlavorIdResolver({ credentials: cfg.serviceCredentials, onReport: (r) => process.stderr.write(`ceilopoll: flavor lookup: ${r.message}\n`) })
+    : undefined;
+  return pollCommand({
+    uri: cfg.libvirtUri,
+    format: (v.format as PollFormat | undefined) ?? 'table',
+    host: cfg.host,
+    unit: (v.unit) ?? cfg.ceilopoll.unit,
+    nameKeys: v['name-keys'] ?? cfg.ceilopoll.nameKeys,
+    meters: v.meter ?? [],
+    secret: cfg.telemetrySecret,
+    stalenessFactor: cfg.ceilopoll.stalenessFactor,
+    flavorIds,
+  });
 }

@@ -4,7 +4,7 @@
 // again on the same spool: what it had spooled still arrives.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -86,7 +86,12 @@ describe('a 60 s broker outage while polling', () => {
 
 describe('ceilopoll killed with SIGKILL during an outage', () => {
   const startAgent = (spool: string, produced: string[]): ChildProcess => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--interval', '2', '--spool', spool, '--log-level', 'DEBUG', '--host', 'compute-1'], {
+    // its own polling.yaml (every memory meter), found beside its ceilometer.conf; the broker from
+    // the environment, the rest from flags over the configuration
+    writeFileSync(path.join(dir, 'polling.yaml'), 'sources:\n  - name: memory\n    interval: 300\n    meters: ["memory*"]\n');
+    writeFileSync(path.join(dir, 'ceilometer.conf'), '[ceilopoll]\nhttp_listen = off\n');
+    const conf = path.join(dir, 'ceilometer.conf');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config-file', conf, '--interval', '2', '--spool', spool, '--log-level', 'DEBUG', '--host', 'compute-1'], {
       env: { ...process.env, CEILOPOLL_TRANSPORT_URL: transportUrl() },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
