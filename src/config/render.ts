@@ -10,10 +10,11 @@ import { DEFAULT_TELEMETRY_SECRET } from '../samples/signature.js';
 import { DEFAULT_ORIGIN } from './errors.js';
 import type { CeilopollConfig, EffectiveOption } from './options.js';
 
-function provenance(o: EffectiveOption): string {
-  if (o.origin === DEFAULT_ORIGIN) return '# default';
+/** The comment above a value: where it came from (nothing for a plain default), and its note. */
+function provenance(o: EffectiveOption): string | null {
+  if (o.origin === DEFAULT_ORIGIN) return o.note ? `# default; ${o.note}` : null;
   const at = o.line !== undefined ? `${o.origin}:${o.line}` : o.origin;
-  return `# from ${at}${o.via ? ` (as ${o.via}, a deprecated name)` : ''}`;
+  return `# from ${at}${o.via ? ` (as ${o.via}, a deprecated name)` : ''}${o.note ? `; ${o.note}` : ''}`;
 }
 
 /** A value as an ini line shows it: continuation lines indented, as oslo reads them back. */
@@ -24,7 +25,7 @@ function iniValue(value: string): string {
 /** INI-like text of every option ceilopoll reads, where each came from, then polling.yaml's tasks and the warnings. */
 export function renderEffectiveConfig(cfg: CeilopollConfig): string {
   const out: string[] = [];
-  out.push('# ceilopoll effective configuration');
+  out.push('# ceilopoll effective configuration (values without a comment are defaults)');
   out.push(`# ceilometer.conf files, in order: ${cfg.files.length > 0 ? cfg.files.join(', ') : '(none: every value is a default)'}`);
 
   let section = '';
@@ -33,7 +34,8 @@ export function renderEffectiveConfig(cfg: CeilopollConfig): string {
       section = o.section;
       out.push('', `[${section}]`);
     }
-    out.push(`${provenance(o)}${o.note ? `; ${o.note}` : ''}`);
+    const comment = provenance(o);
+    if (comment !== null) out.push(comment);
     out.push(`${o.key} = ${iniValue(o.value)}`);
   }
   if (cfg.serviceCredentials === null) {
