@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ConfigErrors, type ConfigError } from '../../src/config/errors.js';
 import { parseIni, readIniFile } from '../../src/config/ini.js';
+import { asyncErrorsOf, errorsOf } from '../support/config-errors.js';
 
 const F = '/etc/ceilometer/ceilometer.conf';
 
@@ -13,25 +13,7 @@ function values(text: string): Array<[string, string, string, number]> {
   return parseIni(text, F).values.map((v) => [v.section, v.key, v.value, v.line]);
 }
 
-function errorsOf(fn: () => unknown): ConfigError[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigErrors) return [...err.errors];
-    throw err;
-  }
-  throw new Error('expected ConfigErrors');
-}
 
-async function asyncErrorsOf(p: Promise<unknown>): Promise<ConfigError[]> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ConfigErrors) return [...err.errors];
-    throw err;
-  }
-  throw new Error('expected ConfigErrors');
-}
 
 describe('ini: assignments as oslo.config reads them', () => {
   it('reads "key = value" and "key: value", split at the first of "=" and ":"', () => {

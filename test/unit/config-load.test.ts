@@ -4,10 +4,10 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ConfigErrors, type ConfigError } from '../../src/config/errors.js';
 import { findConfigFile, loadConfig, type LoadConfigOptions } from '../../src/config/load.js';
 import type { CeilopollConfig } from '../../src/config/options.js';
 import { renderEffectiveConfig } from '../../src/config/render.js';
+import { asyncErrorsOf } from '../support/config-errors.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/config');
 const NODE_CONF = join(FIXTURES, 'compute-node.conf');
@@ -21,15 +21,7 @@ function load(opts: LoadConfigOptions): Promise<CeilopollConfig> {
   return loadConfig({ env: {}, hostname: () => 'compute-1', findDirs: [], defaultSearch: { files: [], dirs: [] }, ...opts });
 }
 
-async function errorsOf(p: Promise<unknown>): Promise<ConfigError[]> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ConfigErrors) return [...err.errors];
-    throw err;
-  }
-  throw new Error('expected ConfigErrors');
-}
+const errorsOf = asyncErrorsOf;
 
 async function scratch(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ceilopoll-load-'));

@@ -4,21 +4,13 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ConfigErrors, type ConfigError } from '../../src/config/errors.js';
+import { ConfigErrors } from '../../src/config/errors.js';
 import { ZED_METERS, meterMatches, parsePollingYaml, readPollingYaml } from '../../src/config/polling-yaml.js';
+import { errorsOf } from '../support/config-errors.js';
 
 const F = '/etc/ceilometer/polling.yaml';
 const FIXTURES = join(import.meta.dirname, '../fixtures/config');
 
-function errorsOf(fn: () => unknown): ConfigError[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigErrors) return [...err.errors];
-    throw err;
-  }
-  throw new Error('expected ConfigErrors');
-}
 
 /** One source named s, interval 300, with these meters (YAML flow list items). */
 const source = (meters: string, extra = ''): string => `sources:\n  - name: s\n    interval: 300\n    meters: [${meters}]\n${extra}`;
