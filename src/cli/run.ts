@@ -45,7 +45,7 @@ environment: CEILOPOLL_TRANSPORT_URL (transport_url), CEILOPOLL_TELEMETRY_SECRET
 ([publisher] telemetry_secret); without [service_credentials] auth_url, the OS_* variables of an
 openrc give the flavor-id lookup its credentials.
 
-signals: SIGTERM, SIGINT stop (the cycle in progress finishes, unconfirmed notifications stay in
+signals: SIGTERM, SIGINT stop within stop_timeout + 5 s (the cycle in progress finishes, unconfirmed notifications stay in
 the spool), SIGHUP re-reads polling.yaml, SIGUSR2 writes a state report to stderr.
 
 exit status: 0 stopped by a signal, 1 could not start (spool, libvirt URI), 2 bad usage or
@@ -227,6 +227,13 @@ export async function runMain(argv: string[]): Promise<number> {
       process.off('SIGHUP', onHup);
       process.off('SIGUSR2', onUsr2);
       log.info(`${signal}: stopping; unconfirmed notifications are kept in the spool`);
+      // The bound: a cycle stuck in a libvirt call (30 s timeout) must not hold the exit. What is
+      // spooled is on disk already, so exiting without the clean close loses nothing.
+      const boundS = cfg.ceilopoll.stopTimeout + 5;
+      setTimeout(() => {
+        log.error(`${signal}: not stopped within ${boundS} s (a cycle or the broker is stuck); exiting now, unconfirmed notifications stay in the spool`);
+        resolve(0);
+      }, boundS * 1000).unref();
       void (async () => {
         try {
           await reloading;
