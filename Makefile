@@ -12,7 +12,7 @@ SOAK_SECONDS ?= 600
 .PHONY: help install build lint test test-unit test-integration e2e soak rabbitmq-up lab-up lab-down ceilometer-install bench demo clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,11 +30,12 @@ lint: install ## eslint and the strict type check
 test-unit: install ## unit tests only (no libvirt needed)
 	npx vitest run test/unit
 
-test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e and the 10-minute soak (real libvirtd, QEMU guests, RabbitMQ, notification agent)
+test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e (notification agent, then Gnocchi) and the 10-minute soak (real libvirtd, QEMU guests, RabbitMQ, notification agent)
 	$(MAKE) lint
 	$(MAKE) rabbitmq-up
 	npx vitest run
 	$(MAKE) e2e
+	$(MAKE) e2e-gnocchi
 	$(MAKE) soak
 
 soak: install lab-up rabbitmq-up ## the built agent for SOAK_SECONDS at a 10 s interval: overlap, RSS, /healthz, /metrics, SIGHUP, SIGUSR2, SIGTERM
@@ -45,6 +46,9 @@ ceilometer-install: ## Debian's ceilometer-agent-notification (and with it /etc/
 
 e2e: install lab-up rabbitmq-up ## ceilopoll -> RabbitMQ -> Debian's ceilometer-agent-notification (apt), checked end to end
 	npx vitest run --config vitest.e2e.config.ts
+
+e2e-gnocchi: install lab-up rabbitmq-up ## ceilopoll -> RabbitMQ -> ceilometer-agent-notification -> a real Gnocchi 4.4 (apt, PostgreSQL, file storage), checked measure by measure
+	npx vitest run --config test/gnocchi/vitest.config.ts
 
 rabbitmq-up: ## start the machine's RabbitMQ if it is not answering on 127.0.0.1:5672
 	@if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
@@ -67,6 +71,9 @@ bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publis
 	npx tsx bench/libvirt-stats.ts
 	npx tsx bench/publish.ts
 	npx tsx bench/spool.ts
+
+bench-compare: install lab-up rabbitmq-up ## ceilopoll vs Debian's ceilometer-polling (Zed, apt) on the same libvirtd: wall, CPU, libvirt calls, RSS per cycle (bench/compare)
+	bash bench/compare/run.sh
 
 demo: install rabbitmq-up ## libvirtd with 2 guests, RabbitMQ; check-config, doctor, then the agent for a few cycles and the memory.usage samples as they arrive from the bus
 	$(LAB)/up.sh $(DEMO_GUESTS)
