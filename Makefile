@@ -41,6 +41,9 @@ test: install lab-up ceilometer-install ## everything: lint, unit, integration, 
 soak: install lab-up rabbitmq-up ## the built agent for SOAK_SECONDS at a 10 s interval: overlap, RSS, /healthz, /metrics, SIGHUP, SIGUSR2, SIGTERM
 	CEILOPOLL_SOAK_SECONDS=$(SOAK_SECONDS) npx vitest run --config vitest.soak.config.ts
 
+chaos: install lab-up rabbitmq-up ## fault injection (issue 6): libvirtd SIGKILL, guest faults, 2-min broker outage, full spool disk, fuzzing; writes test/chaos/last-report.md (CHAOS_ARGS: vitest filters)
+	npx vitest run --config test/chaos/vitest.config.ts $(CHAOS_ARGS)
+
 ceilometer-install: ## Debian's ceilometer-agent-notification (and with it /etc/ceilometer's shipped ceilometer.conf and polling.yaml)
 	bash test/e2e/notification-agent.sh install
 

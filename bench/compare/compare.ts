@@ -1,0 +1,553 @@
+// Benchmark: ceilopoll against Debian's ceilometer-polling (Ceilometer 19.0.0, Zed), both run as child
+// processes against the same libvirtd, the same RabbitMQ and the same ceilometer.conf, one after the
+// other, per workload. Per polling cycle of the four memory meters (memory.usage, memory.resident,
+// memory.swap.in, memory.swap.out), from cycle-marking preloads that change nothing else
+// (ceilopoll-timed.ts around Agent.runCycle, ceilometer-polling-timed.py around
+// PollingTask.poll_and_notify):
+//
+//   wall ms             a cycle's start to end. ceilopoll: stats read, inventory, inspection, the
+//                       notifications handed to the spool. Ceilometer: discovery, inspection, the
+//                       notifications sent.
+//   agent CPU ms/cycle  the agent's CPU time (user + system, all threads) inside the cycle, read
+//                       in-process (process.cpuUsage, time.process_time).
+//   agent CPU ms/interval  utime + stime of the agent's process tree from /proc/<pid>/stat from the end
+//                       of the warm-up cycle to the end of the last one, divided by K: idle time between
+//                       cycles included. Ceilometer: its cotyledon master plus worker.
+//   libvirtd CPU        the sum of libvirtd's threads' schedstat run time inside the cycle (libvirtd
+//                       serves other clients and QEMU's monitors too: noise, not attributed).
+//   libvirt calls       ceilopoll: CycleResult.libvirtCalls (the calls its client made in the cycle).
+//                       Ceilometer: a separate counting run (so that logging does not slow the timed
+//                       one) with libvirt's client log, LIBVIRT_LOG_FILTERS=1:rpc.netclient: each
+//                       RPC_CLIENT_MSG_TX_QUEUE line with type=0 (a call) between its second cycle's
+//                       start and end.
+//   samples             the samples a cycle produced (ceilopoll: CycleResult) or sent (Ceilometer).
+//   RSS MB              VmRSS after the last cycle (Ceilometer: the worker that polls; its master's
+//                       RSS is noted beside).
+//
+// The first cycle (connections opened, every domain's XML read, the test driver parsing its node
+// file) is a warm-up and not measured; then K cycles are. Keystone and Nova are
+// test/support/fake-openstack.ts with no flavors, so both agents' flavor-id lookups get "not found"
+// and fall back to the flavor name.
+//
+// Env: BENCH_WORKLOADS (lab,100,1000,5000), BENCH_CYCLES (K, 5), BENCH_INTERVAL (5; 10 from 1000
+// domains), BENCH_AGENTS (ceilopoll,ceilometer), BENCH_OUT (bench/compare/last-run.md),
+// BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
+// LAB_STATE (/var/lib/libvirt/lab), BENCH_KEEP=1 (keep each run's directory: configs and logs).
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { LibvirtClient } from '../../src/libvirt/client.js';
+import { GetAllStatsFlags, procName, StatsGroup } from '../../src/libvirt/protocol.js';
+import { DEFAULT_USER, FakeOpenStack } from '../../test/support/fake-openstack.js';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../..');
+const labState = process.env.LAB_STATE ?? '/var/lib/libvirt/lab';
+const transportUrl = process.env.TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
+const TOPIC = 'bench-compare';
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 5);
+const AGENTS = (process.env.BENCH_AGENTS ?? 'ceilopoll,ceilometer').split(',');
+const CLK_TCK = 100; // Linux USER_HZ on x86_64 (getconf CLK_TCK)
+// the compiled agent (run.sh builds it there: outside the repository, so that lint and git ignore it)
+const buildDir = process.env.BENCH_BUILD_DIR ?? '/var/tmp/ceilopoll-bench-compare';
+const ceilopollMain = path.join(buildDir, 'src/cli/main.js');
+const wrapper = path.join(here, 'ceilometer-polling-timed.py');
+const ceilopollPreload = path.join(buildDir, 'bench/compare/ceilopoll-timed.js');
+
+const log = (msg: string): void => void process.stderr.write(`bench-compare: ${msg}\n`);
+
+// --------------------------------------------------------------------------------------------- /proc
+
+/** utime + stime of one process, ms (0 when it is gone) */
+function cpuMs(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK; // fields 14 and 15 of proc(5)
+  } catch {
+    return 0;
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSafe(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(/\s+/).map(Number) : []) out.push(k, ...descendants(k));
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+const treeCpuMs = (pid: number): number => [pid, ...descendants(pid)].reduce((a, p) => a + cpuMs(p), 0);
+
+function libvirtdPid(): number {
+  const pid = Number(readFileSync('/run/libvirt-lab/libvirtd.pid', 'utf8').trim());
+  if (!existsSync(`/proc/${pid}`)) throw new Error(`libvirtd pid ${pid} (/run/libvirt-lab/libvirtd.pid) is not running: make lab-up`);
+  return pid;
+}
+
+// --------------------------------------------------------------------------------------------- config
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Workload {
+  name: string;
+  uri: string;
+  domains: number;
+  interval: number;
+  realGuests: boolean;
+}
+
+/** One ceilometer.conf read by both agents; each keeps to its own sections ([ceilopoll] is ceilopoll's). */
+function writeConfig(dir: string, w: Workload, authUrl: string, httpPort: number): string {
+  const pollingYaml = path.join(dir, 'polling.yaml');
+  writeFileSync(
+    pollingYaml,
+    ['---', 'sources:', '  - name: memory', `    interval: ${w.interval}`, '    meters:', ...['memory.usage', 'memory.resident', 'memory.swap.in', 'memory.swap.out'].map((m) => `      - ${m}`), ''].join('\n'),
+  );
+  const conf = path.join(dir, 'ceilometer.conf');
+  writeFileSync(
+    conf,
+    [
+      '[DEFAULT]',
+      `transport_url = ${transportUrl}`,
+      'libvirt_type = qemu',
+      `libvirt_uri = ${w.uri}`,
+      'host = bench-compare-node',
+      'debug = false',
+      '[polling]',
+      `cfg_file = ${pollingYaml}`,
+      '[oslo_messaging_notifications]',
+      'driver = messagingv2',
+      `topics = ${TOPIC}`,
+      '[compute]',
+      'instance_discovery_method = libvirt_metadata',
+      '[service_credentials]',
+      'auth_type = password',
+      `auth_url = ${authUrl}`,
+      `username = ${DEFAULT_USER.name}`,
+      `password = ${DEFAULT_USER.password}`,
+      'project_name = service',
+      'user_domain_name = Default',
+      'project_domain_name = Default',
+      'interface = public',
+      'region_name = RegionOne',
+      '[ceilopoll]',
+      `spool_path = ${path.join(dir, 'spool.sqlite')}`,
+      `http_listen = 127.0.0.1:${httpPort}`,
+      // The test driver's balloon stats carry a fixed last_update from years ago, so ceilopoll would
+      // call them all stale and publish memory.resident only; Ceilometer has no such check. So that
+      // both agents build the same samples there, staleness is pushed out of reach. Real guests keep
+      // the default (3 stats periods).
+      ...(w.realGuests ? [] : ['staleness_factor = 1000000000']),
+      '',
+    ].join('\n'),
+  );
+  return conf;
+}
+
+// --------------------------------------------------------------------------------------------- agents
+
+export interface AgentFigures {
+  agent: 'ceilopoll' | 'ceilometer';
+  cycles: number;
+  /** mean time in a cycle */
+  wallMs: number;
+  /** the agent's CPU time inside a cycle, measured in-process at its start and end */
+  cycleCpuMs: number;
+  /** the agent's CPU time per interval (cycle end to cycle end, idle time between cycles included) */
+  intervalCpuMs: number;
+  /** libvirtd's CPU time inside the agent's cycles */
+  libvirtdCpuMs: number;
+  calls: number | null;
+  /** samples per cycle */
+  samples: number;
+  rssMb: number;
+  note: string;
+}
+
+interface Mark {
+  kind: 'start' | 'end';
+  at: number;
+  /** the process that ran the cycle */
+  pid: number;
+  /** its CPU time, s (in-process) */
+  cpu: number;
+  /** libvirtd's CPU time, s */
+  libvirtd: number;
+  seconds: number;
+  calls: number;
+  /** samples the cycle produced (ceilopoll) or sent (Ceilometer) */
+  samples: number;
+  /** utime + stime of the agent's whole process tree from /proc when the harness read the line, ms */
+  treeCpuMs: number;
+  rssMb: number;
+}
+
+const live = new Set<ChildProcess>();
+
+async function stopChild(child: ChildProcess, label: string): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    process.kill(-child.pid!, 'SIGTERM'); // its own process group: ceilometer's cotyledon worker goes too
+  } catch {
+    /* gone */
+  }
+  const t = setTimeout(() => {
+    log(`${label} did not stop in 20 s: SIGKILL`);
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 20_000);
+  await exited;
+  clearTimeout(t);
+}
+
+const MARK = /^bench-compare cycle (start|end) (\S+) (\d+) (\S+) (\S+)(?: (\S+) (\S+) (\S+))?$/;
+
+/** Runs an agent with its cycle-marking preload until `want` cycles have ended, then stops it. */
+async function runMarked(
+  label: string,
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; want: number; timeoutMs: number; logFile: string },
+): Promise<{ marks: Mark[]; rootRssMb: number }> {
+  const child = spawn(cmd, args, { cwd: opts.cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+  live.add(child);
+  const marks: Mark[] = [];
+  const other: string[] = [];
+  let rootRssMb = 0;
+  const ended = (): number => marks.filter((m) => m.kind === 'end').length;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`${label}: ${ended()} of ${opts.want} cycles in ${opts.timeoutMs / 1000} s; log ${opts.logFile}; stderr: ${other.slice(-5).join(' | ')}`)), opts.timeoutMs);
+      child.once('exit', (code) => {
+        clearTimeout(deadline);
+        reject(new Error(`${label} exited ${code}; log ${opts.logFile}; stderr: ${other.slice(-5).join(' | ')}`));
+      });
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        const m = MARK.exec(line);
+        if (!m) {
+          if (other.length < 2000) other.push(line);
+          return;
+        }
+        const pid = Number(m[3]);
+        marks.push({
+          kind: m[1] as 'start' | 'end',
+          at: Number(m[2]),
+          pid,
+          cpu: Number(m[4]),
+          libvirtd: Number(m[5]),
+          seconds: Number(m[6] ?? 0),
+          calls: Number(m[7] ?? -1),
+          samples: Number(m[8] ?? -1),
+          treeCpuMs: treeCpuMs(child.pid!),
+          rssMb: rssMb(pid),
+        });
+        rootRssMb = rssMb(child.pid!);
+        if (ended() >= opts.want) {
+          clearTimeout(deadline);
+          resolve();
+        }
+      });
+    });
+    if (other.length) writeFileSync(opts.logFile + '.stderr', other.join('\n'));
+    return { marks, rootRssMb };
+  } finally {
+    await stopChild(child, label);
+    live.delete(child);
+  }
+}
+
+/** The figures of cycles 2..K+1 (the first is the warm-up). */
+function figures(agent: AgentFigures['agent'], marks: Mark[], k: number): Omit<AgentFigures, 'calls' | 'note'> {
+  const starts = marks.filter((m) => m.kind === 'start');
+  const ends = marks.filter((m) => m.kind === 'end');
+  const idx = Array.from({ length: k }, (_, i) => i + 1);
+  const mean = (f: (i: number) => number): number => idx.reduce((a, i) => a + f(i), 0) / k;
+  return {
+    agent,
+    cycles: k,
+    wallMs: mean((i) => ends[i]!.seconds * 1000),
+    cycleCpuMs: mean((i) => (ends[i]!.cpu - starts[i]!.cpu) * 1000),
+    intervalCpuMs: (ends[k]!.treeCpuMs - ends[0]!.treeCpuMs) / k,
+    libvirtdCpuMs: mean((i) => (ends[i]!.libvirtd - starts[i]!.libvirtd) * 1000),
+    samples: mean((i) => ends[i]!.samples),
+    rssMb: ends[k]!.rssMb,
+  };
+}
+
+const timeoutFor = (w: Workload, cycles: number): number => (120 + w.interval * (cycles + 2) + (w.domains / 1000) * 60 * (cycles + 1)) * 1000;
+
+async function runCeilopoll(w: Workload, dir: string, authUrl: string): Promise<AgentFigures> {
+  const conf = writeConfig(dir, w, authUrl, await freePort());
+  const { marks } = await runMarked(
+    'ceilopoll',
+    process.execPath,
+    ['--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
+    { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: CYCLES + 1, timeoutMs: timeoutFor(w, CYCLES + 1), logFile: path.join(dir, 'ceilopoll') },
+  );
+  const ends = marks.filter((m) => m.kind === 'end').slice(1, CYCLES + 1);
+  return {
+    ...figures('ceilopoll', marks, CYCLES),
+    calls: ends.reduce((a, m) => a + m.calls, 0) / ends.length,
+    note: '',
+  };
+}
+
+async function runCeilometer(w: Workload, dir: string, authUrl: string): Promise<AgentFigures> {
+  const conf = writeConfig(dir, w, authUrl, await freePort());
+  const args = (logFile: string): string[] => [wrapper, '--polling-namespaces', 'compute', '--config-file', conf, '--log-file', logFile];
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', BENCH_LIBVIRTD_PID: String(libvirtdPid()) };
+  // timed run: the warm-up cycle, then CYCLES more
+  const timedLog = path.join(dir, 'ceilometer-polling.timed.log');
+  const { marks, rootRssMb } = await runMarked('ceilometer-polling', '/usr/bin/python3', args(timedLog), {
+    cwd: dir,
+    env,
+    want: CYCLES + 1,
+    timeoutMs: timeoutFor(w, CYCLES + 1),
+    logFile: timedLog,
+  });
+  const warnings = readFileSync(timedLog, 'utf8').split('\n').filter((l) => / WARNING /.test(l)).length;
+
+  // counting run: libvirt's client log of every RPC sent, for the warm-up and one more cycle
+  const lvlog = path.join(dir, 'libvirt-client.log');
+  const countLog = path.join(dir, 'ceilometer-polling.counting.log');
+  const counted = await runMarked('ceilometer-polling (counting calls)', '/usr/bin/python3', args(countLog), {
+    cwd: dir,
+    env: { ...env, LIBVIRT_LOG_FILTERS: '1:rpc.netclient 4:*', LIBVIRT_LOG_OUTPUTS: `1:file:${lvlog}` },
+    want: 2,
+    timeoutMs: timeoutFor(w, 2),
+    logFile: countLog,
+  });
+  const from = counted.marks.filter((m) => m.kind === 'start')[1]!.at;
+  const to = counted.marks.filter((m) => m.kind === 'end')[1]!.at;
+  let calls = 0;
+  const byProc = new Map<string, number>();
+  for (const line of readFileSync(lvlog, 'utf8').split('\n')) {
+    if (!line.includes('RPC_CLIENT_MSG_TX_QUEUE') || !line.includes(' type=0 ')) continue;
+    const ts = Date.parse(line.slice(0, 23).replace(' ', 'T') + 'Z') / 1000;
+    if (ts < from - 0.001 || ts > to + 0.001) continue;
+    calls++;
+    const proc = Number(/ proc=(\d+) /.exec(line)?.[1]);
+    const name = proc === 16 ? 'DOMAIN_GET_INFO' : procName(proc);
+    byProc.set(name, (byProc.get(name) ?? 0) + 1);
+  }
+  rmSync(lvlog, { force: true });
+  return {
+    ...figures('ceilometer', marks, CYCLES),
+    calls,
+    note: `calls: ${[...byProc].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} ${k}`).join(', ')}; RSS of the cotyledon master ${rootRssMb.toFixed(0)} MB besides; ${Math.round(warnings / (CYCLES + 1))} WARNING log lines per cycle`,
+  };
+}
+
+// --------------------------------------------------------------------------------------------- workloads
+
+async function rawBulkMs(uri: string): Promise<number> {
+  const client = await LibvirtClient.connect({ uri, readOnly: true });
+  try {
+    const once = async (): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      await client.getAllDomainStats({ stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT });
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    await once();
+    const xs: number[] = [];
+    for (let i = 0; i < 30; i++) xs.push(await once());
+    xs.sort((a, b) => a - b);
+    return (xs[14]! + xs[15]!) / 2;
+  } finally {
+    await client.close();
+  }
+}
+
+async function purgeQueue(): Promise<void> {
+  // what both agents published (nobody consumes `bench-compare.sample`): dropped after each run
+  try {
+    await run('rabbitmqctl', ['-q', 'purge_queue', `${TOPIC}.sample`], { timeout: 60_000 });
+  } catch {
+    /* no such queue */
+  }
+}
+
+interface Result {
+  workload: Workload;
+  rawBulkMs: number | null;
+  figures: AgentFigures[];
+}
+
+async function workloads(): Promise<Workload[]> {
+  const names = (process.env.BENCH_WORKLOADS ?? 'lab,100,1000,5000').split(',');
+  const out: Workload[] = [];
+  for (const n of names) {
+    const intervalFor = (d: number): number => Number(process.env.BENCH_INTERVAL ?? (d >= 1000 ? 10 : 5));
+    if (n === 'lab') {
+      const tsv = path.join(labState, 'guests.tsv');
+      if (!existsSync(tsv)) {
+        log(`${tsv} missing: lab workload skipped (make lab-up)`);
+        continue;
+      }
+      const rows = readFileSync(tsv, 'utf8').trim().split('\n');
+      const profiles = rows.map((r) => r.split('\t')[2]);
+      out.push({ name: `QEMU guests (${rows.length}: ${profiles.join(' ')})`, uri: 'qemu:///system', domains: rows.length, interval: intervalFor(rows.length), realGuests: true });
+    } else {
+      const d = Number(n);
+      const file = path.join(labState, `bench-compare-node-${d}.xml`);
+      const { stdout } = await run(path.join(repoRoot, 'test/lab/testdrv/gen-node.sh'), [String(d)], { maxBuffer: 512 * 1024 * 1024 });
+      writeFileSync(file, stdout);
+      out.push({ name: `test driver N=${d}`, uri: `test+unix://${file}`, domains: d, interval: intervalFor(d), realGuests: false });
+    }
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------- report
+
+const f1 = (x: number): string => x.toFixed(x >= 100 ? 0 : 1);
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}x` : '-');
+
+function table(results: Result[]): string {
+  const lines: string[] = [];
+  const head = ['workload', 'agent', 'samples/cycle', 'wall ms/cycle', 'agent CPU ms/cycle', 'agent CPU ms/interval', 'libvirtd CPU ms/cycle', 'libvirt calls/cycle', 'RSS MB'];
+  lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+  for (const r of results) {
+    const cp = r.figures.find((f) => f.agent === 'ceilopoll');
+    const cm = r.figures.find((f) => f.agent === 'ceilometer');
+    for (const f of r.figures) {
+      lines.push(`| ${r.workload.name} | ${f.agent} | ${f.samples.toFixed(0)} | ${f1(f.wallMs)} | ${f1(f.cycleCpuMs)} | ${f1(f.intervalCpuMs)} | ${f1(f.libvirtdCpuMs)} | ${f.calls === null ? '-' : f1(f.calls)} | ${f1(f.rssMb)} |`);
+    }
+    if (cp && cm) {
+      const cells = [ratio(cm.wallMs, cp.wallMs), ratio(cm.cycleCpuMs, cp.cycleCpuMs), ratio(cm.intervalCpuMs, cp.intervalCpuMs), ratio(cm.libvirtdCpuMs, cp.libvirtdCpuMs), ratio(cm.calls ?? 0, cp.calls ?? 0), ratio(cm.rssMb, cp.rssMb)];
+      lines.push(`| ${r.workload.name} | *Ceilometer / ceilopoll* | ${ratio(cm.samples, cp.samples)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function targets(results: Result[]): string[] {
+  const out: string[] = [];
+  const pass = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
+  for (const r of results) {
+    const cp = r.figures.find((f) => f.agent === 'ceilopoll');
+    const cm = r.figures.find((f) => f.agent === 'ceilometer');
+    if (!cp) continue;
+    if (r.workload.domains === 1000 && !r.workload.realGuests) {
+      if (cm) {
+        out.push(`- ${pass(cp.cycleCpuMs * 20 <= cm.cycleCpuMs)} 1000 domains, a cycle's CPU at most 1/20 of Ceilometer's: ${f1(cp.cycleCpuMs)} ms vs ${f1(cm.cycleCpuMs)} ms (1/${(cm.cycleCpuMs / cp.cycleCpuMs).toFixed(1)})`);
+        out.push(`  (per interval, idle time included: ${f1(cp.intervalCpuMs)} ms vs ${f1(cm.intervalCpuMs)} ms, 1/${(cm.intervalCpuMs / cp.intervalCpuMs).toFixed(1)}: ${pass(cp.intervalCpuMs * 20 <= cm.intervalCpuMs)} by that measure)`);
+      }
+      out.push(`- ${pass(cp.wallMs <= 100)} 1000 domains, a cycle ends within 100 ms: ${f1(cp.wallMs)} ms`);
+    }
+    if (r.workload.domains === 5000 && !r.workload.realGuests) out.push(`- ${pass(cp.rssMb <= 100)} 5000 domains, RSS at most 100 MB: ${f1(cp.rssMb)} MB`);
+    if (r.workload.realGuests && r.rawBulkMs !== null) {
+      out.push(`- ${pass(cp.wallMs <= 3 * r.rawBulkMs)} ${r.workload.name}, a cycle's wall time at most 3x the raw bulk round trip: ${f1(cp.wallMs)} ms vs ${r.rawBulkMs.toFixed(2)} ms (${(cp.wallMs / r.rawBulkMs).toFixed(1)}x)`);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(ceilopollMain)) throw new Error(`${ceilopollMain} missing: build first (bench/compare/run.sh, which make bench-compare runs, compiles it there)`);
+  const t0 = Date.now();
+  const fake = await FakeOpenStack.start({ flavors: [] });
+  const results: Result[] = [];
+  try {
+    for (const w of await workloads()) {
+      const raw = w.realGuests ? await rawBulkMs(w.uri) : null;
+      const r: Result = { workload: w, rawBulkMs: raw, figures: [] };
+      for (const agent of AGENTS) {
+        const dir = mkdtempSync(path.join(os.tmpdir(), `bench-compare-${agent}-`));
+        log(`${w.name}: ${agent} (interval ${w.interval} s, ${CYCLES} measured cycles after a warm-up; ${dir})`);
+        const nova = (): number => fake.count('flavor-list') + fake.count('flavor-detail') + fake.count('flavor-show');
+        const [auth0, nova0] = [fake.count('auth'), nova()];
+        const fig = agent === 'ceilopoll' ? await runCeilopoll(w, dir, fake.authUrl) : await runCeilometer(w, dir, fake.authUrl);
+        fig.note += `${fig.note ? '; ' : ''}Keystone tokens ${fake.count('auth') - auth0}, Nova flavor requests ${nova() - nova0} (all runs)`;
+        log(`${w.name}: ${agent}: ${JSON.stringify(fig)}`);
+        r.figures.push(fig);
+        await purgeQueue();
+        if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
+      }
+      results.push(r);
+    }
+  } finally {
+    await fake.close();
+  }
+  const lines: string[] = [];
+  lines.push(`ceilopoll vs Debian's ceilometer-polling 19.0.0 (Zed), same libvirtd, same ceilometer.conf, memory meters (usage, resident, swap.in, swap.out); ${new Date().toISOString()}, ${CYCLES} cycles after a warm-up per agent`, '');
+  lines.push(table(results), '');
+  for (const r of results) {
+    const notes = r.figures.map((f) => `${f.agent}: ${f.note}`).join('; ');
+    lines.push(`- ${r.workload.name}: interval ${r.workload.interval} s${r.rawBulkMs !== null ? `, raw bulk round trip (one CONNECT_GET_ALL_DOMAIN_STATS, median of 30) ${r.rawBulkMs.toFixed(2)} ms` : ''}; ${notes}`);
+  }
+  lines.push('', 'Targets:', ...targets(results), '', `Run time: ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
+  const text = lines.join('\n') + '\n';
+  console.log(`\n${text}`);
+  const outFile = process.env.BENCH_OUT ?? path.join(here, 'last-run.md');
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `# bench-compare: last run\n\n${text}`);
+}
+
+const cleanup = (): void => {
+  for (const c of live) {
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+};
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+process.on('SIGTERM', () => {
+  cleanup();
+  process.exit(143);
+});
+
+main().catch((err: unknown) => {
+  cleanup();
+  console.error(`bench-compare: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
