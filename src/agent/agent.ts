@@ -175,7 +175,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       maxAgeMs: opts.spoolMaxAgeMs,
       onDrop: (d) => {
         this.emit('spoolDropped', d.count);
-        log.warning(`spool ${opts.spoolPath}: dropped the ${d.count} oldest notification(s) (${d.bytes} bytes, ${d.reason === 'full' ? 'spool full' : 'older than the maximum age'}); oldest from ${new Date(d.oldestCreatedAt).toISOString()}`);
+        log.warning(`spool ${opts.spoolPath}: dropped the ${d.count} oldest notification(s) (${d.bytes} bytes, ${d.reason === 'full' ? 'spool full' : d.reason === 'disk-full' ? 'the disk is full' : 'older than the maximum age'}); oldest from ${new Date(d.oldestCreatedAt).toISOString()}`);
       },
     });
     if (spool.recovery) {

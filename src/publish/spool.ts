@@ -19,8 +19,9 @@
 // written to the WAL first and a checkpoint may need the database file to grow. So the spool keeps
 // a reserve file (`<path>-reserve`) beside it; the first "disk full" releases it and checkpoints,
 // after which removals work, and appends go on into the pages they free. The reserve comes back as
-// soon as the disk has room for it twice over; until then appends that would grow the file are
-// refused with the same "disk full" error. The WAL is checkpointed at half the reserve's size, so
+// soon as the disk has room for it twice over; until then an append that would grow the file first
+// drops the oldest entries (reported, reason "disk-full"), as maxBytes does, and is refused with the
+// same "disk full" error only when there is nothing left to drop. The WAL is checkpointed at half the reserve's size, so
 // the released reserve always has room for the checkpoint.
 
 import { randomBytes } from 'node:crypto';
@@ -48,7 +49,8 @@ export interface SpoolDrop {
   count: number;
   /** sum of their body sizes */
   bytes: number;
-  reason: 'full' | 'expired';
+  /** full: beyond maxBytes; disk-full: the disk had no room for a new entry; expired: beyond maxAgeMs */
+  reason: 'full' | 'disk-full' | 'expired';
   oldestCreatedAt: number;
 }
 
@@ -177,6 +179,7 @@ export class Spool {
   private readonly selectOldest: Database.Statement<[], number | null>;
   private readonly selectFreePages: Database.Statement<[], number>;
   private readonly appendTx: (createdAt: number, meter: string, meta: string, body: Buffer) => { seq: number; drop: DropResult | undefined };
+  private readonly dropOldestTx: (bytes: number) => DropResult;
   private readonly expireTx: (cutoff: number) => DropResult | undefined;
 
   private constructor(
@@ -212,6 +215,7 @@ export class Spool {
       const seq = Number(this.insert.run(createdAt, body.length, meter, meta, body).lastInsertRowid);
       return { seq, drop };
     });
+    this.dropOldestTx = db.transaction((bytes: number) => this.dropOldest(bytes));
     this.expireTx = db.transaction((cutoff: number) => {
       const older = this.selectOlder.get(cutoff)!;
       if (older.count === 0 || older.oldest === null) return undefined;
@@ -298,12 +302,23 @@ export class Spool {
         `spool ${this.path}: a ${meter} entry of ${body.length} bytes is larger than the whole spool (maxBytes ${this.opts.maxBytes}); raise the spool's maxBytes`,
       );
     }
-    this.checkRoom(body.length, meter);
     let result: { seq: number; drop: DropResult | undefined };
-    try {
-      result = this.appendTx(this.now(), meter, meta, body);
-    } catch (err) {
-      throw this.writeFailed(err, `appending a ${meter} entry of ${body.length} bytes`);
+    for (;;) {
+      try {
+        this.checkRoom(body.length, meter);
+        try {
+          result = this.appendTx(this.now(), meter, meta, body);
+        } catch (err) {
+          throw this.writeFailed(err, `appending a ${meter} entry of ${body.length} bytes`);
+        }
+        break;
+      } catch (err) {
+        // A full disk: the newest notification matters more than the oldest, as with maxBytes. Drop
+        // the oldest (reported) and try again while there is anything to drop; the released reserve
+        // lets the deletes through.
+        if (!(err instanceof SpoolError && err.kind === 'disk-full') || this.depthNow === 0) throw err;
+        this.dropForRoom(body.length, err);
+      }
     }
     this.depthNow += 1;
     this.bytesNow += body.length;
@@ -374,6 +389,19 @@ export class Spool {
   }
 
   /** Inside the append transaction: deletes from the head until at least `excess` body bytes are freed. */
+  /** Drops the oldest entries to free room for an entry of `size` bytes on a full disk. */
+  private dropForRoom(size: number, cause: SpoolError): void {
+    // the entry's pages, a few b-tree pages, and some slack so that not every append needs a drop
+    const want = size + 4 * this.pageSize + 64 * 1024;
+    let drop: DropResult;
+    try {
+      drop = this.dropOldestTx(want);
+    } catch {
+      throw cause; // not even a delete fits: nothing was changed
+    }
+    this.dropped(drop, 'disk-full');
+  }
+
   private dropOldest(excess: number): DropResult {
     let freed = 0;
     let count = 0;

@@ -374,52 +374,77 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     for (const f of fs.readdirSync(mnt)) fs.rmSync(path.join(mnt, f), { recursive: true });
   });
 
-  /** Appends real notifications until the disk is full; returns the seqs written and the error. */
-  function fill(s: Spool): { seqs: number[]; err: SpoolError } {
+  /** Appends real notifications until the first drop for a full disk; returns the seqs written before it. */
+  function fillUntilDrop(s: Spool, drops: SpoolDrop[]): number[] {
     const seqs: number[] = [];
     for (let i = 0; i < 1000; i++) {
-      try {
-        seqs.push(s.append('memory.usage', BODY));
-      } catch (err) {
-        if (!(err instanceof SpoolError)) throw err;
-        return { seqs, err };
-      }
+      seqs.push(s.append('memory.usage', BODY));
+      if (drops.length > 0) return seqs;
     }
     throw new Error('1000 entries fitted in a 1 MiB tmpfs?');
   }
 
-  it('fails appends with a clear disk-full error, keeps every entry, and takes appends again once entries are removed', () => {
+  it('drops the oldest for the newest on a full disk, reports it, and keeps the rest in order', () => {
     const at = path.join(mnt, 'spool.db');
-    const s = open({ reserveBytes: 128 * 1024 }, at);
-    const { seqs, err } = fill(s);
+    const drops: SpoolDrop[] = [];
+    const s = open({ reserveBytes: 128 * 1024, onDrop: (d) => drops.push(d) }, at);
+    const seqs = fillUntilDrop(s, drops);
     expect(seqs.length).toBeGreaterThan(50);
-    expect(err.kind).toBe('disk-full');
-    expect(err.message).toContain(`spool ${at}: disk full`);
-    expect(err.message).toContain('nothing was written');
-    // Still full: refused the same way, and the spool is intact.
-    expect(errorOf(() => s.append('memory.usage', BODY)).kind).toBe('disk-full');
-    expect([s.depth, s.bytes]).toEqual([seqs.length, seqs.length * BODY.length]);
-    expect(s.peek(1000).map((e) => e.seq)).toEqual(seqs);
+    const first = drops[0]!;
+    expect(first.reason).toBe('disk-full');
+    expect(first.count).toBeGreaterThan(0);
+    expect(first.bytes).toBe(first.count * BODY.length);
+    // the oldest went, the newest (the one that met the full disk) is there
+    const kept = s.peek(1000).map((e) => e.seq);
+    expect(kept).toEqual(seqs.slice(first.count));
+    expect(s.stats.dropped).toBe(first.count);
 
-    // Delivered entries are removed (this needs the reserve: the WAL cannot grow), then appends fit again.
-    expect(s.removeUpTo(seqs[9]!)).toBe(10);
-    const more = [s.append('memory.usage', BODY), s.append('memory.usage', BODY), s.append('memory.usage', BODY)];
-    expect(more[0]).toBeGreaterThan(seqs.at(-1)!);
-    // As the broker confirms one, the next fits.
-    for (let round = 0; round < 5; round++) {
-      expect(s.remove(s.peek(1)[0]!.seq)).toBe(true);
-      more.push(s.append('memory.usage', BODY));
-    }
-
+    // still full: every further append drops the oldest again rather than failing
+    const more: number[] = [];
+    for (let i = 0; i < 30; i++) more.push(s.append('memory.usage', BODY));
+    expect(drops.every((d) => d.reason === 'disk-full')).toBe(true);
+    const dropped = drops.reduce((n, d) => n + d.count, 0);
+    expect([s.depth, s.bytes]).toEqual([seqs.length + 30 - dropped, (seqs.length + 30 - dropped) * BODY.length]);
     const again = reopen(s, { reserveBytes: 128 * 1024 });
-    const kept = again.peek(1000);
-    expect(kept.map((e) => e.seq)).toEqual([...seqs.slice(15), ...more]);
-    expect(kept.every((e) => e.body.equals(BODY))).toBe(true);
+    const after = again.peek(1000);
+    expect(after.map((e) => e.seq)).toEqual([...seqs, ...more].slice(dropped));
+    expect(after.every((e) => e.body.equals(BODY))).toBe(true);
   });
 
-  it('takes appends again once another file frees the space it had taken', () => {
+  it('refuses with a clear disk-full error only when there is nothing left to drop', () => {
     const at = path.join(mnt, 'spool.db');
     const s = open({ reserveBytes: 128 * 1024 }, at);
+    // another program takes the whole disk while the spool is empty
+    const ballast = path.join(mnt, 'ballast');
+    const fd = fs.openSync(ballast, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    let err: SpoolError | undefined;
+    for (let i = 0; i < 1000 && !err; i++) {
+      try {
+        s.append('memory.usage', BODY);
+      } catch (e) {
+        if (!(e instanceof SpoolError)) throw e;
+        err = e;
+      }
+    }
+    expect(err?.kind).toBe('disk-full');
+    expect(err?.message).toContain(`spool ${at}: disk full`);
+    expect(err?.message).toContain('nothing was written');
+    fs.rmSync(ballast);
+    s.append('memory.usage', BODY); // room again
+    expect(s.depth).toBeGreaterThan(0);
+  });
+
+  it('takes appends again once another file frees the space it had taken, and sets its reserve aside again', () => {
+    const at = path.join(mnt, 'spool.db');
+    const drops: SpoolDrop[] = [];
+    const s = open({ reserveBytes: 128 * 1024, onDrop: (d) => drops.push(d) }, at);
     for (let i = 0; i < 20; i++) s.append('memory.usage', BODY);
     // Another program fills the disk.
     const ballast = path.join(mnt, 'ballast');
@@ -431,14 +456,18 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     } finally {
       fs.closeSync(fd);
     }
-    const { seqs, err } = fill(s);
-    expect(err.kind).toBe('disk-full');
-    expect(s.depth).toBe(20 + seqs.length);
+    const seqs = fillUntilDrop(s, drops);
+    expect(drops[0]!.reason).toBe('disk-full');
     expect(fs.existsSync(`${at}-reserve`)).toBe(false); // spent on the checkpoint
+    const depth = s.depth;
+    expect(depth).toBe(20 + seqs.length - drops[0]!.count);
 
     fs.rmSync(ballast);
+    const before = drops.length;
     for (let i = 0; i < 10; i++) s.append('memory.usage', BODY);
+    expect(drops.length).toBe(before); // room again: nothing more dropped
     expect(fs.statSync(`${at}-reserve`).size).toBe(128 * 1024); // set aside again
-    expect(s.depth).toBe(30 + seqs.length);
+    expect(s.depth).toBe(depth + 10);
   });
+
 });
