@@ -203,7 +203,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.publisher = publisher;
 
     const delivery = new Delivery(spool, publisher);
-    delivery.on('spoolError', (err, meter) => log.error(`${meter}: notification could not be written to the spool: ${err.message}`));
+    delivery.on('spoolError', (err, meter, direct) =>
+      log.error(`${meter}: notification could not be written to the spool: ${err.message}${direct ? '; sending it to RabbitMQ without the spool (not kept if that fails)' : ''}`));
+    delivery.on('unspooled', (meter, err) => {
+      if (err) log.error(`${meter}: notification sent without the spool was not confirmed and is lost: ${err.message}`);
+      else this.emit('confirmed', meter);
+    });
     delivery.on('publishFailed', (err) => {
       this.emit('publishFailed', err);
       log.debug(`publish failed, will retry from the spool: ${err.message}`);

@@ -30,12 +30,22 @@ export interface DeliveryStats {
   failedAttempts: number;
   /** notifications that could not even be written to the spool (disk full, ...) */
   spoolErrors: number;
+  /** of those, sent straight to the broker (it was connected) and confirmed */
+  unspooledConfirmed: number;
+  /** of those, lost: the broker was away, or did not confirm the direct send */
+  unspooledLost: number;
 }
 
 export interface DeliveryEvents {
   confirmed: [seq: number, meter: string];
-  /** a notification could not be spooled: it is lost, and this says why */
-  spoolError: [err: Error, meter: string];
+  /**
+   * A notification could not be spooled; this says why. `direct`: it is being sent without the
+   * spool (see `unspooled`); otherwise it is lost. Also when a confirmed entry cannot be removed
+   * (then `direct` is false and nothing is lost: it is sent again and deduplicated).
+   */
+  spoolError: [err: Error, meter: string, direct: boolean];
+  /** how a notification sent without the spool ended: null when confirmed, else the error (lost) */
+  unspooled: [meter: string, err: Error | null];
   /** a publish failed; the notification stays in the spool and is retried */
   publishFailed: [err: Error];
   /** the spool became empty */
@@ -50,7 +60,7 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
   /** wakes a pass that waits for confirms when there is new work or room */
   private wake: (() => void) | null = null;
   private closed = false;
-  readonly stats: DeliveryStats = { submitted: 0, confirmed: 0, failedAttempts: 0, spoolErrors: 0 };
+  readonly stats: DeliveryStats = { submitted: 0, confirmed: 0, failedAttempts: 0, spoolErrors: 0, unspooledConfirmed: 0, unspooledLost: 0 };
 
   constructor(
     private readonly spool: SpoolLike,
@@ -63,19 +73,38 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
     publisher.on('connected', () => this.kick());
   }
 
-  /** Spools a notification and starts sending it. Never throws: a spool failure is reported. */
   /** notifications sent and not yet confirmed */
   get inFlightCount(): number {
     return this.inFlight.size;
   }
 
+  /**
+   * Spools a notification and starts sending it. Never throws: a spool failure is reported, and
+   * the notification is then sent without the spool if the broker is there (not kept if that send
+   * fails: `unspooled` says which), rather than lost outright.
+   */
   submit(meter: string, body: Buffer): void {
     try {
       this.spool.append(meter, body);
       this.stats.submitted++;
     } catch (err) {
       this.stats.spoolErrors++;
-      this.emit('spoolError', err as Error, meter);
+      const direct = !this.closed && this.publisher.connected;
+      this.emit('spoolError', err as Error, meter, direct);
+      if (!direct) {
+        this.stats.unspooledLost++;
+        return;
+      }
+      this.publisher.publish(body).then(
+        () => {
+          this.stats.unspooledConfirmed++;
+          this.emit('unspooled', meter, null);
+        },
+        (e: unknown) => {
+          this.stats.unspooledLost++;
+          this.emit('unspooled', meter, e instanceof Error ? e : new Error(String(e)));
+        },
+      );
       return;
     }
     this.kick();
@@ -147,7 +176,7 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
               } catch (err) {
                 // Confirmed but still in the spool (disk full, I/O): it will be sent again, and the
                 // notification agent drops the duplicate by its _unique_id.
-                this.emit('spoolError', err as Error, entry.meter);
+                this.emit('spoolError', err as Error, entry.meter, false);
               }
               this.emit('confirmed', entry.seq, entry.meter);
             },

@@ -123,17 +123,34 @@ describe('Delivery', () => {
     expect(d.stats.failedAttempts).toBe(1);
   });
 
-  it('a spool that cannot take the notification reports it instead of throwing', () => {
+  it('a spool that cannot take the notification reports it, sends it without the spool while the broker is there, and counts it lost when not', async () => {
     const pub = new ScriptedPublisher();
     const d = new Delivery(spool, pub);
     const errors: string[] = [];
-    d.on('spoolError', (e, meter) => errors.push(`${meter}: ${e.message}`));
-    spool.close();
+    const unspooled: string[] = [];
+    d.on('spoolError', (e, meter, direct) => errors.push(`${meter} direct=${direct}: ${e.message}`));
+    d.on('unspooled', (meter, err) => unspooled.push(`${meter} ${err ? `lost: ${err.message}` : 'confirmed'}`));
+    spool.close(); // any append now fails
     expect(() => d.submit('memory.usage', Buffer.from('x'))).not.toThrow();
+    await until(() => unspooled.length === 1);
+    expect(pub.sent).toEqual(['x']);
+    expect(unspooled).toEqual(['memory.usage confirmed']);
     expect(errors).toHaveLength(1);
-    expect(d.stats.spoolErrors).toBe(1);
+    expect(errors[0]).toMatch(/^memory\.usage direct=true: /);
+
+    pub.failOnce.add('y'); // the direct send is not confirmed: nothing keeps it
+    d.submit('memory.resident', Buffer.from('y'));
+    await until(() => unspooled.length === 2);
+    expect(unspooled[1]).toBe('memory.resident lost: nack y');
+
+    pub.drop(); // no broker: lost at once
+    d.submit('memory.usage', Buffer.from('z'));
+    expect(errors[2]).toMatch(/^memory\.usage direct=false: /);
+    expect(pub.sent).toEqual(['x', 'y']);
+    expect(d.stats).toMatchObject({ spoolErrors: 3, unspooledConfirmed: 1, unspooledLost: 2, submitted: 0 });
     spool = Spool.open(path.join(dir, 'spool.sqlite'), { maxBytes: 1024, maxAgeMs: 1000 });
   });
+
 
   it('drain() waits for the spool to empty, and gives up at once when the broker is away', async () => {
     const pub = new ScriptedPublisher();
