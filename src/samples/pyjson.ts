@@ -148,8 +148,15 @@ const JSON_SHORT_ESCAPES: Readonly<Record<string, string>> = {
 const jsonEscapeChar = (c: string): string =>
   JSON_SHORT_ESCAPES[c] ?? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
 
+// Below 0x7F, V8's native JSON.stringify escapes exactly as Python does (" and \\ backslashed, \n \r
+// \t \b \f short, other controls as lowercase \u00XX); from 0x7F on Python escapes and JSON.stringify
+// does not. The notification envelope's one big string (the inner message, full of quotes) is the hot
+// case: natively it costs a fraction of the regex replace.
+const BEYOND_ASCII_PRINTABLE = /[\u007f-\uffff]/;
+
 function jsonString(s: string): string {
-  return JSON_NEEDS_ESCAPE.test(s) ? '"' + s.replace(JSON_ESCAPE_ALL, jsonEscapeChar) + '"' : '"' + s + '"';
+  if (!JSON_NEEDS_ESCAPE.test(s)) return '"' + s + '"';
+  return BEYOND_ASCII_PRINTABLE.test(s) ? '"' + s.replace(JSON_ESCAPE_ALL, jsonEscapeChar) + '"' : JSON.stringify(s);
 }
 
 function mapKey(k: unknown): string {
