@@ -338,8 +338,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.logReasons(task, spec, result);
     for (const run of result.runs) {
       if (run.samples.length === 0) continue;
-      const wire = run.samples.map((s) => toWireSample(s, opts.sample));
-      for (const batch of batchSamples(wire, opts.batchSize)) {
+      // batch by batch, so that only one notification's wire samples and bytes are alive at a time
+      for (const samples of batchSamples(run.samples, opts.batchSize)) {
+        const batch = samples.map((s) => toWireSample(s, opts.sample));
         const n = buildNotification(run.meter.name, batch, opts.ids, opts.clock);
         this.delivery!.submit(run.meter.name, encodeNotification(n));
         const produced = { uniqueId: n.uniqueId, meter: run.meter.name, sampleIds: batch.map((s) => s.message_id as string) };
