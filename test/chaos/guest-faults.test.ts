@@ -1,0 +1,250 @@
+// Faults of single guests while an Agent polls: our own domains (cafe0000-, made from mkdomain.sh's
+// XML) are paused, destroyed, undefined, or have their QEMU SIGKILLed or SIGSTOPped, each just as a
+// cycle starts; the lab's guests (c0ffee00-) are only read. The lab's samples must not notice.
+//
+// Run it only when nobody else benchmarks the lab: it adds guests to the machine.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Agent, type CycleDone } from '../../src/agent/agent.js';
+import { createLogger } from '../../src/agent/log.js';
+import { meterOutcomes, type CycleResult } from '../../src/agent/poll-cycle.js';
+import { MEMORY_METERS } from '../../src/samples/meters.js';
+import { testAgentOptions } from '../support/agent.js';
+import { labGuests, sleep, until, virsh } from '../support/lab.js';
+import { createOwnDomain, qemuPid, removeOwnDomains, type OwnDomain } from './own-domains.js';
+import { scenario } from './report.js';
+import { CHAOS } from './support.js';
+
+interface Watch {
+  agent: Agent;
+  cycles: Array<{ at: number; result: CycleResult }>;
+  done: Array<CycleDone & { at: number }>;
+  /** runs `fn` as the next cycle starts (from the agent's "cycle started" debug line) */
+  atNextCycle(fn: () => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function watchAgent(intervalSeconds: number): Watch {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-guests-'));
+  let hook: (() => void) | null = null;
+  const agent = new Agent(testAgentOptions({
+    // no broker (nothing listens on port 1): the samples stay in a throw-away spool, off the machine's bus
+    transportUrl: 'rabbit://guest:guest@127.0.0.1:1/',
+    spoolPath: path.join(dir, 'spool.sqlite'),
+    intervalSeconds,
+    log: createLogger('chaos', {
+      level: 'DEBUG',
+      write: (l) => {
+        if (hook && / cycle started$/.test(l)) {
+          const h = hook;
+          hook = null;
+          h();
+        }
+      },
+    }),
+  }));
+  const w: Watch = {
+    agent,
+    cycles: [],
+    done: [],
+    atNextCycle: (fn) =>
+      new Promise((resolve) => {
+        hook = () => {
+          fn();
+          resolve();
+        };
+      }),
+    stop: async () => {
+      await agent.stop(1000).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  agent.on('cycle', (result) => w.cycles.push({ at: Date.now(), result }));
+  agent.on('cycleDone', (d) => w.done.push({ ...d, at: Date.now() }));
+  agent.start();
+  return w;
+}
+
+/** The lab instances with a memory.usage sample in a cycle. */
+const labUsage = (r: CycleResult): Set<string> =>
+  new Set((r.runs.find((x) => x.meter.name === 'memory.usage')?.samples ?? []).map((s) => s.instance.uuid).filter((u) => u.startsWith('c0ffee00-')));
+
+/** What a cycle says of one domain: its memory.usage / memory.resident value or reason, or "absent". */
+function outcomeOf(r: CycleResult, uuid: string): string {
+  const ir = r.instances.find((i) => i.instance.uuid === uuid);
+  if (!ir) return 'absent';
+  const o = meterOutcomes(ir.inspection, MEMORY_METERS.filter((m) => m.name === 'memory.usage' || m.name === 'memory.resident'));
+  const part = (m: string): string => (o.values[m] !== undefined ? 'value' : (o.missing[m]?.reason ?? '?'));
+  return `usage ${part('memory.usage')}, resident ${part('memory.resident')}`;
+}
+
+const blockers: ChildProcess[] = [];
+
+describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
+  beforeAll(async () => {
+    await removeOwnDomains();
+  });
+  afterAll(async () => {
+    for (const b of blockers) if (b.exitCode === null) b.kill('SIGKILL');
+    await removeOwnDomains(); // SIGCONTs a stopped QEMU first
+  }, 120_000);
+
+  it('pause, destroy, undefine, QEMU SIGKILL: the other instances are unaffected', { timeout: 300_000 }, async () => {
+    await scenario(
+      'own guests (cafe0000-) paused, destroyed, undefined (running: becomes transient), and QEMU SIGKILLed, each as a cycle starts (Agent in-process, 1 s interval)',
+      "every cycle complete and on time, each stats lab guest's memory.usage sample in every cycle; the faulted guests reported by their state (or gone)",
+      async (obs) => {
+        const stats = labGuests().filter((g) => g.profile === 'stats');
+        const doms: OwnDomain[] = [];
+        for (let i = 1; i <= 4; i++) doms.push(await createOwnDomain(i));
+        const w = watchAgent(1);
+        try {
+          await until('the own guests polled', () => w.cycles.at(-1) && doms.every((d) => outcomeOf(w.cycles.at(-1)!.result, d.uuid) !== 'absent'), 30_000, 100);
+          const from = w.cycles.length;
+          const fromDone = w.done.length;
+          const faults: Array<[string, OwnDomain, () => Promise<unknown>]> = [
+            ['paused', doms[0]!, () => virsh(['suspend', doms[0]!.name])],
+            ['destroyed', doms[1]!, () => virsh(['destroy', doms[1]!.name])],
+            ['undefined', doms[2]!, () => virsh(['undefine', doms[2]!.name])],
+            ['QEMU SIGKILLed', doms[3]!, () => Promise.resolve(process.kill(qemuPid(doms[3]!), 'SIGKILL'))],
+          ];
+          for (const [, , act] of faults) {
+            let p: Promise<unknown> = Promise.resolve();
+            await w.atNextCycle(() => {
+              p = act();
+            });
+            await p;
+            await sleep(2500);
+          }
+          await sleep(3000);
+          const window = w.cycles.slice(from);
+          const windowDone = w.done.slice(fromDone);
+          const short = window.filter((c) => stats.some((g) => !labUsage(c.result).has(g.uuid)));
+          const last = window.at(-1)!.result;
+          const durations = windowDone.map((d) => d.durationMs);
+          obs.note(`${window.length} cycles during the faults: ${short.length} without every stats lab guest's memory.usage, ${windowDone.filter((d) => d.outcome === 'failed').length} failed, ${w.agent.taskStats!.skipped} ticks skipped, cycle time max ${Math.max(...durations)} ms`);
+          obs.note(`afterwards: ${faults.map(([what, d]) => `${what} -> ${outcomeOf(last, d.uuid)}`).join('; ')}`);
+          expect(window.length).toBeGreaterThanOrEqual(10);
+          expect(short).toEqual([]);
+          expect(windowDone.filter((d) => d.outcome === 'failed')).toEqual([]);
+          // 2026-11-26 run: one cycle took 2043 ms and 3 ticks were skipped (NOWAIT skips a held job, not
+          // the domain lock a destroy or a dying QEMU holds): late, but every cycle had the lab's samples
+          if (w.agent.taskStats!.skipped > 0 || Math.max(...durations) >= 1000) {
+            obs.gap(`a cycle was late: max ${Math.max(...durations)} ms at a 1 s interval, ${w.agent.taskStats!.skipped} tick(s) skipped`);
+          }
+        } finally {
+          await w.stop();
+          await removeOwnDomains();
+        }
+      },
+    );
+  });
+
+  it('a domain stuck in a job, then a QEMU SIGSTOPped: NOWAIT keeps the cycle on time', { timeout: 300_000 }, async () => {
+    const d = await createOwnDomain(5);
+    const stats = labGuests().filter((g) => g.profile === 'stats');
+    const w = watchAgent(2);
+    try {
+      await until('the own guest polled with its rss', () => w.cycles.at(-1) && /resident value/.test(outcomeOf(w.cycles.at(-1)!.result, d.uuid)), 30_000, 100);
+      await sleep(6000);
+      const baseline = w.done.slice(-3).map((x) => x.durationMs);
+
+      /** Watches `n` cycles after a fault; what each says of the faulted guest and of the lab. */
+      const observe = async (n: number): Promise<{ durations: number[]; outcomes: string[]; labShort: number; failed: number; skipped: number; spanS: number }> => {
+        const c0 = w.cycles.length;
+        const d0 = w.done.length;
+        const s0 = w.agent.taskStats!.skipped;
+        const t0 = Date.now();
+        await until(`${n} cycles`, () => w.done.length >= d0 + n, n * 2000 + 60_000, 100);
+        const cyc = w.cycles.slice(c0);
+        const dn = w.done.slice(d0, d0 + n);
+        return {
+          durations: dn.map((x) => x.durationMs),
+          outcomes: [...new Set(cyc.map((c) => outcomeOf(c.result, d.uuid)))],
+          labShort: cyc.filter((c) => stats.some((g) => !labUsage(c.result).has(g.uuid))).length + dn.filter((x) => x.outcome === 'failed').length,
+          failed: dn.filter((x) => x.outcome === 'failed').length,
+          skipped: w.agent.taskStats!.skipped - s0,
+          spanS: Math.round((Date.now() - t0) / 100) / 10,
+        };
+      };
+
+      await scenario(
+        `own guest's QEMU SIGSTOPped and a \`virsh dommemstat\` on it left hanging (it holds the domain's job), between two cycles (2 s interval)`,
+        'NOWAIT keeps the cycle on time (durations as before, no skipped tick), the guest reported busy, the lab guests unaffected',
+        async (obs) => {
+          const pid = qemuPid(d);
+          let blocker: ChildProcess | undefined;
+          await w.atNextCycle(() => undefined);
+          await until('the cycle done', () => w.done.at(-1)!.at > Date.now() - 200, 5000, 10);
+          try {
+            process.kill(pid, 'SIGSTOP');
+            blocker = spawn('virsh', ['-c', 'qemu:///system', 'dommemstat', d.name], { stdio: 'ignore' });
+            blockers.push(blocker);
+            const r = await observe(6);
+            obs.note(`baseline cycle ${baseline.join('/')} ms; stuck: cycles ${r.durations.join('/')} ms over ${r.spanS} s, ${r.skipped} ticks skipped, ${r.failed} failed; the guest: ${r.outcomes.join(' | ')}; lab short in ${r.labShort} cycle(s)`);
+            expect(r.skipped).toBe(0);
+            expect(r.failed).toBe(0);
+            expect(Math.max(...r.durations)).toBeLessThan(Math.max(1000, 3 * Math.max(...baseline)));
+            expect(r.outcomes).toContain('usage busy, resident busy');
+            expect(r.labShort).toBe(0);
+          } finally {
+            process.kill(pid, 'SIGCONT');
+            if (blocker) await new Promise((res) => (blocker!.exitCode === null ? blocker!.once('exit', res) : res(null)));
+          }
+          const after = await observe(2);
+          obs.note(`after SIGCONT: ${after.outcomes.join(' | ')}`);
+        },
+      );
+
+      await until('the own guest polled with its rss again', () => /resident value/.test(outcomeOf(w.cycles.at(-1)!.result, d.uuid)), 30_000, 100);
+      await scenario(
+        'own guest\'s QEMU SIGSTOPped between two cycles, nothing else holding its job (2 s interval); SIGCONT after 40 s',
+        'NOWAIT keeps the cycle on time and the guest is reported busy; the lab guests unaffected (or: exactly what libvirt 9.0.0 does instead)',
+        async (obs) => {
+          const pid = qemuPid(d);
+          await w.atNextCycle(() => undefined);
+          await until('the cycle done', () => w.done.at(-1)!.at > Date.now() - 200, 5000, 10);
+          let r: Awaited<ReturnType<typeof observe>> | undefined;
+          try {
+            process.kill(pid, 'SIGSTOP');
+            const t0 = Date.now();
+            const c0 = w.done.length;
+            await sleep(40_000);
+            const dn = w.done.slice(c0);
+            const cyc = w.cycles.filter((c) => c.at > t0);
+            r = {
+              durations: dn.map((x) => x.durationMs),
+              outcomes: [...new Set(cyc.map((c) => outcomeOf(c.result, d.uuid)))],
+              labShort: cyc.filter((c) => stats.some((g) => !labUsage(c.result).has(g.uuid))).length + dn.filter((x) => x.outcome === 'failed').length,
+              failed: dn.filter((x) => x.outcome === 'failed').length,
+              skipped: w.agent.taskStats!.skipped,
+              spanS: 40,
+            };
+            const errors = [...new Set(dn.filter((x) => x.error).map((x) => x.error!.message.slice(0, 120)))];
+            obs.note(`baseline cycle ${baseline.join('/')} ms; 40 s stopped: ${dn.length} cycles done (${r.durations.join('/')} ms), ${r.failed} failed${errors.length ? ` (${errors.join(' | ')})` : ''}, ticks skipped ${r.skipped} (total); the guest: ${r.outcomes.join(' | ') || 'no cycle finished'}; cycles without the lab's memory.usage: ${r.labShort}`);
+          } finally {
+            process.kill(pid, 'SIGCONT');
+          }
+          const after = await observe(3);
+          obs.note(`after SIGCONT: ${after.durations.join('/')} ms, the guest ${after.outcomes.join(' | ')}`);
+          // what must hold: the agent survives and recovers by itself
+          expect(after.failed).toBe(0);
+          expect(after.labShort).toBe(0);
+          if (!r) throw new Error('no observation of the stopped QEMU');
+          const onTime = r.failed === 0 && r.skipped === 0 && r.durations.length >= 15 && Math.max(...r.durations) < 1000;
+          if (!onTime) obs.gap(`the cycle did not stay on time: libvirt 9.0.0's NOWAIT only skips a domain whose job is already held; the first cycle after the SIGSTOP takes the job itself and waits on the stopped QEMU's monitor (see the durations and errors above)`);
+          if (!r.outcomes.some((o) => o.includes('busy'))) obs.gap('the guest was never reported busy');
+        },
+      );
+    } finally {
+      await w.stop();
+      await removeOwnDomains();
+    }
+  });
+});

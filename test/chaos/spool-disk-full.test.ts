@@ -1,0 +1,233 @@
+// The spool's disk full: a 3 MB tmpfs (mounted here, unmounted in afterAll) holds the spool.
+//  1. The Spool alone, filled with 16 KiB entries past the disk's size, then drained as delivery would.
+//  2. The Spool with maxBytes below the disk's size: the bound drops the oldest before the disk fills.
+//  3. The Agent (testAgentOptions) with its spool there and a private RabbitMQ node that is up, then
+//     stopped, then started again: the agent keeps polling and says clearly why notifications are lost.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, rmdirSync, statfsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { Agent } from '../../src/agent/agent.js';
+import { createLogger } from '../../src/agent/log.js';
+import { Spool, type SpoolDrop } from '../../src/publish/spool.js';
+import { testAgentOptions } from '../support/agent.js';
+import { sleep, until } from '../support/lab.js';
+import { PrivateRabbit } from '../support/private-rabbit.js';
+import { scenario } from './report.js';
+import { CHAOS } from './support.js';
+
+const run = promisify(execFile);
+const TMPFS_SIZE = '3m';
+const ENTRY = 16 * 1024;
+
+let mnt = '';
+let mounted = false;
+
+describe.skipIf(!CHAOS)(`the spool on a ${TMPFS_SIZE} tmpfs`, () => {
+  beforeAll(async () => {
+    mnt = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-tmpfs-'));
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0700`, 'tmpfs', mnt]);
+    mounted = true;
+  });
+  // each scenario starts with the whole tmpfs free
+  afterEach(() => {
+    if (mounted) for (const f of readdirSync(mnt)) rmSync(path.join(mnt, f), { force: true });
+  });
+  afterAll(async () => {
+    if (mounted) await run('umount', [mnt]);
+    if (mnt) rmdirSync(mnt);
+  });
+
+  const freeMB = (): number => {
+    const s = statfsSync(mnt);
+    return Math.round(((s.bavail * s.bsize) / 1048576) * 100) / 100;
+  };
+
+  it('Spool: on a full disk the oldest are dropped for the newest, reported, and delivery frees room', async () => {
+    await scenario(
+      `Spool.append of ${ENTRY / 1024} KiB entries on a ${TMPFS_SIZE} tmpfs past the point where the disk is full (maxBytes 64 MiB, reserve 512 KiB), then entries taken out as delivery does`,
+      "oldest dropped and counted, each drop reported with its cause (disk full); no append refused while there is something to drop; the newest kept, in order; after removals appends work without drops",
+      (obs) => {
+        const file = path.join(mnt, 'direct.sqlite');
+        const drops: SpoolDrop[] = [];
+        const spool = Spool.open(file, { maxBytes: 64 * 1024 * 1024, maxAgeMs: 3600_000, reserveBytes: 512 * 1024, onDrop: (d) => drops.push(d) });
+        try {
+          const seqs: number[] = [];
+          for (let i = 0; i < 400; i++) seqs.push(spool.append('memory.usage', Buffer.alloc(ENTRY, i & 0xff)));
+          const dropped = drops.reduce((n, d) => n + d.count, 0);
+          obs.note(`400 appended, none refused; ${drops.length} drop(s) of ${dropped} oldest entries, reasons ${[...new Set(drops.map((d) => d.reason))].join(', ')}; ${spool.depth} kept (${freeMB()} MB left on the tmpfs)`);
+          expect(drops.length).toBeGreaterThan(0);
+          expect(drops.every((d) => d.reason === 'disk-full')).toBe(true);
+          expect(spool.stats.dropped).toBe(dropped);
+          const kept = spool.peek(1000).map((e) => e.seq);
+          expect(kept).toEqual(seqs.slice(dropped)); // the newest, in order
+
+          // delivery confirms the head: removals work on the full disk, then appends fit without a drop
+          const head = spool.peek(20);
+          for (const e of head) expect(spool.remove(e.seq)).toBe(true);
+          const before = drops.length;
+          spool.append('memory.usage', Buffer.alloc(ENTRY, 1));
+          expect(drops.length).toBe(before);
+          const rest = spool.peek(1000);
+          expect(rest.map((e) => e.seq)).toEqual([...seqs.slice(dropped + 20), rest.at(-1)!.seq]);
+          for (const e of rest) expect(e.body.length).toBe(ENTRY);
+          obs.note(`after 20 removals an append fits without a drop; all ${rest.length} entries readable in seq order`);
+        } finally {
+          spool.close();
+        }
+      },
+    );
+  });
+
+  it('Spool: maxBytes below the free space drops the oldest, counted, before the disk fills', async () => {
+    await scenario(
+      `Spool with maxBytes 1 MiB on the ${TMPFS_SIZE} tmpfs (spool_max_mb set below the free space), 200 appends of ${ENTRY / 1024} KiB`,
+      'the oldest entries dropped to make room, each drop reported (onDrop, stats.dropped); no disk-full error; the newest entries kept',
+      (obs) => {
+        const file = path.join(mnt, 'bounded.sqlite');
+        const drops: SpoolDrop[] = [];
+        const spool = Spool.open(file, { maxBytes: 1024 * 1024, maxAgeMs: 3600_000, reserveBytes: 512 * 1024, onDrop: (d) => drops.push(d) });
+        try {
+          const seqs: number[] = [];
+          for (let i = 0; i < 200; i++) seqs.push(spool.append('memory.usage', Buffer.alloc(ENTRY, i & 0xff)));
+          const kept = spool.peek(1000).map((e) => e.seq);
+          const droppedCount = drops.reduce((n, d) => n + d.count, 0);
+          obs.note(`${droppedCount} dropped in ${drops.length} onDrop call(s) (reason ${[...new Set(drops.map((d) => d.reason))].join(',')}), stats.dropped ${spool.stats.dropped}; ${kept.length} kept = the newest (seq ${kept[0]}..${kept.at(-1)}); ${freeMB()} MB free`);
+          expect(droppedCount).toBe(200 - kept.length);
+          expect(spool.stats.dropped).toBe(droppedCount);
+          expect(kept).toEqual(seqs.slice(200 - kept.length));
+          expect(spool.bytes).toBeLessThanOrEqual(1024 * 1024);
+        } finally {
+          spool.close();
+        }
+      },
+    );
+  });
+
+  it('Agent: spool on the tmpfs, broker up, stopped, started again', { timeout: 300_000 }, async () => {
+    await scenario(
+      `Agent (2 s interval, lab guests) with its spool on the ${TMPFS_SIZE} tmpfs and a private RabbitMQ: 15 s broker up, 20 s stopped, then started again`,
+      'a clear error naming the spool path and the cause (disk full); oldest dropped and counted; the agent keeps polling (cycles continue) and stays up; after the broker is back the spooled entries are delivered',
+      async (obs) => {
+        const rabbit = await PrivateRabbit.start();
+        const logs: string[] = [];
+        const unhandled: unknown[] = [];
+        const onUnhandled = (e: unknown): void => void unhandled.push(e);
+        process.on('unhandledRejection', onUnhandled);
+        const spoolPath = path.join(mnt, 'agent.sqlite');
+        const agent = new Agent(testAgentOptions({
+          transportUrl: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`,
+          spoolPath,
+          log: createLogger('chaos', { level: 'WARNING', write: (l) => logs.push(l) }),
+        }));
+        let produced = 0;
+        agent.on('produced', () => produced++);
+        try {
+          agent.start();
+          await sleep(15_000);
+          const up = { runs: agent.taskStats!.runs, produced, confirmed: agent.deliveryStats!.confirmed, spoolErrors: agent.deliveryStats!.spoolErrors };
+          obs.note(`broker up 15 s: ${up.runs} cycles, ${up.produced} notifications produced, ${up.confirmed} confirmed, ${up.spoolErrors} not spooled`);
+          await rabbit.stop();
+          await sleep(20_000);
+          const down = { runs: agent.taskStats!.runs - up.runs, produced: produced - up.produced, depth: agent.spoolDepth };
+          obs.note(`broker down 20 s: ${down.runs} more cycles, ${down.produced} produced, spool depth ${down.depth}`);
+          await rabbit.startAgain();
+          const back = Date.now();
+          await until('the spool drained', () => agent.spoolDepth === 0, 60_000, 200);
+          await sleep(5000);
+          const s = agent.deliveryStats!;
+          const diskFullLogs = logs.filter((l) => l.includes(spoolPath) && /disk full/.test(l));
+          obs.note(`${Math.round((Date.now() - back) / 1000)} s after the broker came back: spool empty; in all ${produced} produced, ${s.confirmed} confirmed from the spool, ${s.spoolErrors} not spooled: ${s.unspooledConfirmed} of them sent without the spool and confirmed, ${s.unspooledLost} lost (broker away or no confirm, counted); spool dropped ${agent.spoolState.dropped}; ${diskFullLogs.length} ERROR lines like "${diskFullLogs[0]?.replace(/^.*? ERROR chaos \[-\] /, '') ?? '(none)'}"`);
+
+          // what must hold: a clear error, polling went on through it all, nothing crashed
+          expect(diskFullLogs.length).toBeGreaterThan(0);
+          expect(down.runs).toBeGreaterThanOrEqual(7);
+          expect(agent.taskStats!.skipped).toBe(0);
+          // every notification is accounted for: confirmed from the spool, dropped by it, or not spooled (sent directly, or lost)
+          expect(s.confirmed + agent.spoolState.dropped + s.spoolErrors).toBe(produced);
+          expect(s.unspooledConfirmed + s.unspooledLost).toBe(s.spoolErrors);
+          expect(unhandled).toEqual([]);
+          if (s.confirmed + s.unspooledConfirmed === 0) {
+            obs.gap('nothing was ever published, not even while the broker was up');
+          }
+          if (s.spoolErrors > 0) {
+            obs.gap(`the spool took nothing on a disk under twice its 8 MiB reserve: ${s.spoolErrors} notification(s) went without it (${s.unspooledConfirmed} confirmed directly while the broker was up, ${s.unspooledLost} lost while it was away); AgentOptions has no way to set a smaller reserve`);
+          }
+        } finally {
+          await agent.stop(2000).catch(() => undefined);
+          process.off('unhandledRejection', onUnhandled);
+          await rabbit.destroy();
+        }
+      },
+    );
+  });
+
+  it('Agent: the disk fills up during a broker outage (reserve in place), then the broker comes back', { timeout: 300_000 }, async () => {
+    await scenario(
+      'Agent (2 s interval) with its spool on a 24 MB tmpfs (room for its 8 MiB reserve), private RabbitMQ stopped, the tmpfs then filled by a ballast file to ~200 KB free; 20 s later the broker is started again',
+      'a clear error naming the spool path and the cause (disk full); oldest dropped and counted; the agent keeps polling and stays up; after the broker is back the spooled entries are delivered and spooling works again',
+      async (obs) => {
+        const big = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-tmpfs24-'));
+        await run('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', big]);
+        const rabbit = await PrivateRabbit.start();
+        const logs: string[] = [];
+        const unhandled: unknown[] = [];
+        const onUnhandled = (e: unknown): void => void unhandled.push(e);
+        process.on('unhandledRejection', onUnhandled);
+        const spoolPath = path.join(big, 'agent.sqlite');
+        const agent = new Agent(testAgentOptions({
+          transportUrl: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`,
+          spoolPath,
+          log: createLogger('chaos', { level: 'WARNING', write: (l) => logs.push(l) }),
+        }));
+        let produced = 0;
+        agent.on('produced', () => produced++);
+        const free = (): number => {
+          const st = statfsSync(big);
+          return st.bavail * st.bsize;
+        };
+        try {
+          agent.start();
+          await until('notifications confirmed', () => agent.deliveryStats!.confirmed >= 6, 30_000, 200);
+          await rabbit.stop();
+          const runs0 = agent.taskStats!.runs;
+          // leave about 200 KB: a few cycles of notifications fill it
+          await run('fallocate', ['-l', String(Math.max(0, free() - 200 * 1024)), path.join(big, 'ballast')]);
+          await until('the full disk (a drop for it, or a refused append)', () => agent.spoolState.dropped > 0 || agent.deliveryStats!.spoolErrors > 0, 60_000, 200);
+          const fullAt = Date.now();
+          const depthAtFull = agent.spoolDepth;
+          await sleep(20_000);
+          const s0 = { ...agent.deliveryStats! };
+          const runsDown = agent.taskStats!.runs - runs0;
+          obs.note(`broker down: ${runsDown} cycles; disk full after ${depthAtFull} spooled; in the next 20 s ${s0.spoolErrors} notification(s) refused, spool depth ${agent.spoolDepth}, ${agent.spoolState.dropped} oldest dropped; ${Math.round(free() / 1024)} KB free (the reserve was released)`);
+          await rabbit.startAgain();
+          await until('the spool drained', () => agent.spoolDepth === 0, 60_000, 200);
+          const drainedS = Math.round((Date.now() - fullAt) / 1000);
+          const before = agent.deliveryStats!.submitted;
+          await until('new notifications spooled and confirmed again', () => agent.deliveryStats!.submitted > before + 6 && agent.spoolDepth === 0, 60_000, 200);
+          const s = agent.deliveryStats!;
+          const diskFull = logs.filter((l) => l.includes(spoolPath) && /disk full|the disk is full/.test(l));
+          obs.note(`broker back: spool drained ${drainedS} s after the disk filled, then new notifications spooled and confirmed again; in all ${produced} produced, ${s.submitted} spooled, ${s.confirmed} confirmed, ${s.spoolErrors} refused (counted in delivery stats.spoolErrors), ${agent.spoolState.dropped} oldest dropped (counted); ${diskFull.length} log lines like "${diskFull[0]?.replace(/^.*? (ERROR|WARNING) chaos \[-\] /, '') ?? '(none)'}"`);
+          expect(diskFull.length).toBeGreaterThan(0);
+          expect(runsDown).toBeGreaterThanOrEqual(10);
+          expect(agent.taskStats!.skipped).toBe(0);
+          expect(s.confirmed).toBeGreaterThanOrEqual(s.submitted - agent.spoolState.dropped); // every spooled notification not dropped was delivered
+          expect(s.submitted + s.spoolErrors).toBe(produced);
+          expect(unhandled).toEqual([]);
+          if (agent.spoolState.dropped === 0) obs.gap(`no oldest entry dropped: the full disk refused the newest ${s.spoolErrors} notification(s) instead (each logged and counted)`);
+        } finally {
+          await agent.stop(2000).catch(() => undefined);
+          process.off('unhandledRejection', onUnhandled);
+          await rabbit.destroy();
+          await run('umount', [big]).catch(() => undefined);
+          rmdirSync(big);
+        }
+      },
+    );
+  });
+});
