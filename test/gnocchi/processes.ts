@@ -40,6 +40,7 @@ sources:
     interval: ${opts.intervalS}
     meters:
       - memory.usage
+      - memory.resident
 `);
   writeFileSync(path.join(conf, 'ceilometer.conf'), `# make e2e-gnocchi (test/gnocchi/processes.ts)
 [DEFAULT]
