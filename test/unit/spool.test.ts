@@ -374,6 +374,20 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     for (const f of fs.readdirSync(mnt)) fs.rmSync(path.join(mnt, f), { recursive: true });
   });
 
+  /** Another program takes what is left of the tmpfs: a ballast file written until ENOSPC; returns its path. */
+  function fillDisk(): string {
+    const ballast = path.join(mnt, 'ballast');
+    const fd = fs.openSync(ballast, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    return ballast;
+  }
+
   /** Appends real notifications until the first drop for a full disk; returns the seqs written before it. */
   function fillUntilDrop(s: Spool, drops: SpoolDrop[]): number[] {
     const seqs: number[] = [];
@@ -415,15 +429,7 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     const at = path.join(mnt, 'spool.db');
     const s = open({ reserveBytes: 128 * 1024 }, at);
     // another program takes the whole disk while the spool is empty
-    const ballast = path.join(mnt, 'ballast');
-    const fd = fs.openSync(ballast, 'w');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
-    } catch (err) {
-      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    } finally {
-      fs.closeSync(fd);
-    }
+    const ballast = fillDisk();
     let err: SpoolError | undefined;
     for (let i = 0; i < 1000 && !err; i++) {
       try {
@@ -447,15 +453,7 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     const s = open({ reserveBytes: 128 * 1024, onDrop: (d) => drops.push(d) }, at);
     for (let i = 0; i < 20; i++) s.append('memory.usage', BODY);
     // Another program fills the disk.
-    const ballast = path.join(mnt, 'ballast');
-    const fd = fs.openSync(ballast, 'w');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
-    } catch (err) {
-      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    } finally {
-      fs.closeSync(fd);
-    }
+    const ballast = fillDisk();
     const seqs = fillUntilDrop(s, drops);
     expect(drops[0]!.reason).toBe('disk-full');
     expect(fs.existsSync(`${at}-reserve`)).toBe(false); // spent on the checkpoint
