@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 
 import type { FlavorIdResolver } from '../discovery/flavor-lookup.js';
 import { Inventory } from '../discovery/inventory.js';
+import { BulkStallLog, stallBudgetFor } from '../inspect/reader.js';
 import { Supervisor } from '../libvirt/supervisor.js';
 import { AmqpPublisher } from '../publish/amqp.js';
 import { Delivery } from '../publish/delivery.js';
@@ -118,6 +119,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private cycleChain: Promise<void> = Promise.resolve();
   /** task + uuid -> the missing meters and reasons last logged, so they are logged once per change, not every cycle */
   private readonly lastReason = new Map<string, string>();
+  /** says once per change that the bulk libvirt call stalled and was re-issued */
+  private readonly bulkStallLog = new BulkStallLog();
   private lastCycle: { task: string; at: number; durationMs: number; result: CycleResult } | null = null;
   private readonly libvirtState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
   private readonly brokerState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
@@ -334,7 +337,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       clock: opts.clock,
       ids: opts.ids,
       stalenessFactor: opts.stalenessFactor,
+      stallBudgetMs: stallBudgetFor(spec.intervalSeconds),
     });
+    const stallLine = this.bulkStallLog.next(result);
+    if (stallLine) this.log.warning(`polling task ${task}: ${stallLine}`);
     this.logReasons(task, spec, result);
     for (const run of result.runs) {
       if (run.samples.length === 0) continue;

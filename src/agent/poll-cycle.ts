@@ -5,7 +5,7 @@
 import type { Inventory, SkippedDomain } from '../discovery/inventory.js';
 import type { Instance } from '../discovery/instance.js';
 import { inspectMemory, isMissing, type MemoryInspection, type Missing } from '../inspect/memory.js';
-import { readMemoryStats } from '../inspect/reader.js';
+import { readMemoryStats, type BulkStall } from '../inspect/reader.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { pyIsoformat, type Clock, type IdSource } from '../samples/clock.js';
 import type { MeterDef, MemoryUnit } from '../samples/meters.js';
@@ -32,6 +32,8 @@ export interface CycleResult {
   /** false when the driver lacked the bulk balloon group and per-domain calls were made */
   bulk: boolean;
   libvirtCalls: number;
+  /** set when the bulk call stalled and was re-issued (inspect/reader.ts) */
+  stall?: BulkStall;
 }
 
 export interface CycleDeps {
@@ -42,6 +44,8 @@ export interface CycleDeps {
   clock: Clock;
   ids: IdSource;
   stalenessFactor?: number;
+  /** readMemoryStats' stallBudgetMs */
+  stallBudgetMs?: number;
 }
 
 export interface MeterOutcomes {
@@ -64,7 +68,7 @@ export function meterOutcomes(inspection: MemoryInspection, meters: readonly Met
 
 export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
   const { client, inventory, clock, ids } = deps;
-  const reading = await readMemoryStats(client);
+  const reading = await readMemoryStats(client, { stallBudgetMs: deps.stallBudgetMs });
   const xmlBefore = inventory.xmlReads;
   await inventory.sync(client, reading.readings.map((r) => r.domain));
 
@@ -116,5 +120,6 @@ export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
     runs,
     bulk: reading.bulk,
     libvirtCalls: reading.calls + (inventory.xmlReads - xmlBefore),
+    ...(reading.stall ? { stall: reading.stall } : {}),
   };
 }

@@ -2,11 +2,21 @@
 // (STATE | BALLOON, NOWAIT) for all domains. Drivers without the balloon group (libvirt's test
 // driver) get DOMAIN_MEMORY_STATS for every active domain instead, all in flight at once on the one
 // connection. A per-domain failure stays with that domain.
+//
+// A stalled bulk call. NOWAIT only skips a domain whose job someone else already holds. A QEMU that
+// has stopped answering its monitor (SIGSTOPped, hung) with nobody holding its job stalls the bulk
+// call itself: libvirtd takes that domain's job for us and waits on the monitor, for ever, so the
+// call would only end at our per-call timeout (30 s) and the cycle would fail for every domain. So
+// when the bulk reply has not come within a short stall budget, an identical call is sent next to
+// the first: inside libvirtd the first call now holds the stuck domain's job, so NOWAIT makes the
+// second skip that domain (it comes back "busy") and answer at once. Whichever reply comes first is
+// used, the other call is abandoned (Connection drops its late reply). When the second stalls too
+// (libvirtd itself is hung), the first call's timeout fails the cycle as before.
 
 import type { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtError } from '../libvirt/errors.js';
-import { DomainState, GetAllStatsFlags, StatsGroup, type DomainRef, type MemoryStats } from '../libvirt/protocol.js';
-import { balloonToMemoryStats } from './memory.js';
+import { DomainState, GetAllStatsFlags, StatsGroup, type DomainRef, type DomainStatsRecord, type MemoryStats } from '../libvirt/protocol.js';
+import { balloonToMemoryStats, isMissing, type MemoryInspection } from './memory.js';
 
 export interface DomainReading {
   domain: DomainRef;
@@ -17,34 +27,114 @@ export interface DomainReading {
   error?: Error;
 }
 
+/** The bulk call had no reply within the stall budget and was sent a second time. */
+export interface BulkStall {
+  /** the stall budget in ms */
+  budgetMs: number;
+  /** whose reply was used: the first call's (it came after all) or the re-issued one's */
+  answeredBy: 'first' | 'second';
+  /** active domains the reply used has without their balloon query (NOWAIT skipped them: busy) */
+  busy: DomainRef[];
+}
+
 export interface CycleReading {
   readings: DomainReading[];
   /** false when the driver has no balloon group and per-domain calls were made */
   bulk: boolean;
-  /** libvirt calls made this cycle */
+  /** libvirt calls made this cycle, a re-issued bulk call included */
   calls: number;
+  /** set when the bulk call stalled and was re-issued */
+  stall?: BulkStall;
 }
+
+export interface ReadOptions {
+  /**
+   * How long (ms) the bulk call may go unanswered before an identical one is sent next to it (see
+   * the top of this file). 0 = never re-issue. Default DEFAULT_STALL_BUDGET_MS. A budget at or above
+   * the connection's call timeout does nothing: the call times out first.
+   */
+  stallBudgetMs?: number;
+}
+
+/**
+ * The default stall budget. A healthy bulk call answers in milliseconds (about 10 ms for 8 guests on
+ * the lab; libvirt queries the domains one after the other, so a few hundred ms for hundreds of
+ * them); 2 s is well clear of that and far below the 30 s call timeout.
+ */
+export const DEFAULT_STALL_BUDGET_MS = 2000;
+
+/**
+ * The agent's stall budget for a polling interval: DEFAULT_STALL_BUDGET_MS, at most half the
+ * interval, so that a cycle with a stalled call still ends before the next tick (500 ms at 1 s,
+ * 1 s at 2 s, 2 s from 4 s up).
+ */
+export const stallBudgetFor = (intervalSeconds: number): number => Math.min(DEFAULT_STALL_BUDGET_MS, Math.max(1, Math.round(intervalSeconds * 500)));
 
 const isActive = (state: number): boolean => state === DomainState.RUNNING || state === DomainState.PAUSED || state === DomainState.BLOCKED;
 
-export async function readMemoryStats(client: LibvirtClient): Promise<CycleReading> {
-  const records = await client.getAllDomainStats({ stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT });
+/** Active domains whose balloon group came without rss: NOWAIT skipped their monitor query. */
+const busyIn = (records: readonly DomainStatsRecord[]): DomainRef[] =>
+  records.filter((r) => isActive(r.state?.state ?? DomainState.NOSTATE) && r.balloon !== undefined && r.balloon.rss === undefined).map((r) => r.domain);
+
+const noop = (): void => undefined;
+
+async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ records: DomainStatsRecord[]; calls: number; stall?: BulkStall }> {
+  const opts = { stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT };
+  const timeoutMs = client.conn.callTimeoutMs;
+  if (!(budgetMs > 0) || (timeoutMs > 0 && budgetMs >= timeoutMs)) {
+    return { records: await client.getAllDomainStats(opts), calls: 1 };
+  }
+  const firstCall = new AbortController();
+  const first = client.getAllDomainStats({ ...opts, signal: firstCall.signal });
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), budgetMs);
+  });
+  try {
+    const records = await Promise.race([first, stalled]);
+    if (records !== null) return { records, calls: 1 };
+  } finally {
+    clearTimeout(timer);
+  }
+  const secondCall = new AbortController();
+  const second = client.getAllDomainStats({ ...opts, signal: secondCall.signal });
+  try {
+    // The first to settle wins, a failure included: when both stall, that is the first call's
+    // timeout, as without the re-issue.
+    const won = await Promise.race([
+      first.then((records) => ({ records, answeredBy: 'first' as const })),
+      second.then((records) => ({ records, answeredBy: 'second' as const })),
+    ]);
+    return { records: won.records, calls: 2, stall: { budgetMs, answeredBy: won.answeredBy, busy: busyIn(won.records) } };
+  } finally {
+    // The other call is forgotten (a no-op for the one that settled); its CallAbandonedError is
+    // nobody's business, and its reply, should it come, is dropped by the connection.
+    first.catch(noop);
+    second.catch(noop);
+    firstCall.abort();
+    secondCall.abort();
+  }
+}
+
+export async function readMemoryStats(client: LibvirtClient, opts: ReadOptions = {}): Promise<CycleReading> {
+  const { records, calls: bulkCalls, stall } = await bulkStats(client, opts.stallBudgetMs ?? DEFAULT_STALL_BUDGET_MS);
+  const withStall = <T extends object>(r: T): T & { stall?: BulkStall } => (stall ? { ...r, stall } : r);
   // The QEMU driver sends balloon.current and balloon.maximum for every domain, even shut off; a
   // reply without any balloon field comes from a driver that lacks the group.
   const bulk = records.length === 0 || records.some((r) => r.balloon !== undefined);
   if (bulk) {
-    return {
+    return withStall({
       bulk: true,
-      calls: 1,
+      calls: bulkCalls,
       readings: records.map((r) => ({
         domain: r.domain,
         state: r.state?.state ?? DomainState.NOSTATE,
         stats: r.balloon ? balloonToMemoryStats(r.balloon) : {},
         fromBulk: true,
       })),
-    };
+    });
   }
-  let calls = 1;
+  let calls = bulkCalls;
   const readings = await Promise.all(records.map(async (r): Promise<DomainReading | null> => {
     const state = r.state?.state ?? DomainState.NOSTATE;
     if (!isActive(state)) return { domain: r.domain, state, stats: null, fromBulk: false };
@@ -57,5 +147,48 @@ export async function readMemoryStats(client: LibvirtClient): Promise<CycleReadi
       return { domain: r.domain, state, stats: null, fromBulk: false, error: err as Error };
     }
   }));
-  return { bulk: false, calls, readings: readings.filter((r): r is DomainReading => r !== null) };
+  return withStall({ bulk: false, calls, readings: readings.filter((r): r is DomainReading => r !== null) });
+}
+
+/** What the stall log needs of a cycle (poll-cycle's CycleResult has it). */
+export interface StallLogInput {
+  stall?: BulkStall;
+  instances: ReadonlyArray<{ instance: { uuid: string }; inspection: MemoryInspection }>;
+}
+
+/**
+ * Says once per change that the bulk call stalled and was re-issued: a line for a stall, none for
+ * a later stall with the same outcome (the same domains busy, the same call answering) while one of
+ * those domains is still reported busy; after a cycle without a stall in which none of them is
+ * busy any more, the next stall is told again.
+ */
+export class BulkStallLog {
+  private last: { key: string; busy: string[] } | null = null;
+
+  /** The line to log for this cycle, or null. */
+  next(cycle: StallLogInput): string | null {
+    const { stall } = cycle;
+    if (!stall) {
+      if (this.last) {
+        const busyNow = new Set(
+          cycle.instances.filter((i) => isMissing(i.inspection.resident) && i.inspection.resident.reason === 'busy').map((i) => i.instance.uuid),
+        );
+        if (!this.last.busy.some((u) => busyNow.has(u))) this.last = null;
+      }
+      return null;
+    }
+    const busy = stall.busy.map((d) => d.uuid).sort();
+    const key = `${stall.answeredBy} ${busy.join(',')}`;
+    if (this.last?.key === key) return null;
+    this.last = { key, busy };
+    return describeStall(stall);
+  }
+}
+
+export function describeStall(stall: BulkStall): string {
+  const head = `the bulk CONNECT_GET_ALL_DOMAIN_STATS had no reply within its ${stall.budgetMs} ms stall budget and was sent again (a QEMU that does not answer its monitor keeps the first call waiting inside libvirtd)`;
+  const busy = stall.busy.length > 0 ? stall.busy.map((d) => `${d.name} (${d.uuid})`).join(', ') : 'none';
+  return stall.answeredBy === 'second'
+    ? `${head}; the second call answered, busy (skipped by NOWAIT, no balloon statistics this cycle): ${busy}`
+    : `${head}; the first call answered after all (libvirtd slow, no domain stuck), busy: ${busy}`;
 }

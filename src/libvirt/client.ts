@@ -157,14 +157,15 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
   /**
    * CONNECT_GET_ALL_DOMAIN_STATS: one round trip for every domain (doms empty) or the given ones.
    * Defaults to the STATE and BALLOON groups with NOWAIT, so a domain stuck in a job gives what
-   * needs no monitor query instead of stalling the whole call.
+   * needs no monitor query instead of stalling the whole call. `signal` abandons the call (see
+   * Connection.call).
    */
   async getAllDomainStats(
-    opts: { doms?: readonly DomainRef[]; stats?: number; flags?: number } = {},
+    opts: { doms?: readonly DomainRef[]; stats?: number; flags?: number; signal?: AbortSignal } = {},
   ): Promise<DomainStatsRecord[]> {
     const stats = opts.stats ?? StatsGroup.STATE | StatsGroup.BALLOON;
     const flags = opts.flags ?? GetAllStatsFlags.NOWAIT;
-    const r = await this.conn.call(Proc.CONNECT_GET_ALL_DOMAIN_STATS, encode.getAllDomainStats(opts.doms ?? [], stats, flags));
+    const r = await this.conn.call(Proc.CONNECT_GET_ALL_DOMAIN_STATS, encode.getAllDomainStats(opts.doms ?? [], stats, flags), undefined, opts.signal);
     return decode.allDomainStats(r);
   }
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 
-import { CallTimeoutError, ConnectionClosedError, LibvirtError, ProtocolError } from './errors.js';
+import { CallAbandonedError, CallTimeoutError, ConnectionClosedError, LibvirtError, ProtocolError } from './errors.js';
 import { decodeRemoteError, procName } from './protocol.js';
 import {
   FrameSplitter,
@@ -44,8 +44,9 @@ export interface ConnectionOptions {
 }
 
 /**
- * How a call ended: `ok` (a reply), `timeout` (CallTimeoutError), `error` (anything else: an error
- * reply, a protocol error, the connection closing, or a call made after it closed).
+ * How a call ended: `ok` (a reply), `timeout` (we stopped waiting: CallTimeoutError, or
+ * CallAbandonedError when the caller gave up on it), `error` (anything else: an error reply, a
+ * protocol error, the connection closing, or a call made after it closed).
  */
 export type CallOutcome = 'ok' | 'error' | 'timeout';
 export type CallObserver = (procedure: number, durationMs: number, outcome: CallOutcome) => void;
@@ -54,7 +55,8 @@ interface Pending {
   proc: number;
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** clears the timeout and the abort listener; called once the call settles, however */
+  release: () => void;
 }
 
 export interface ConnectionEvents {
@@ -72,11 +74,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private lastReceived = Date.now();
   private lastPingSent = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
-  private readonly callTimeoutMs: number;
+  /** the default per-call timeout in ms (0 = none) */
+  readonly callTimeoutMs: number;
   private readonly onCall: CallObserver | undefined;
 
   /** Packets of the keepalive program received and sent, for tests and diagnostics. */
   readonly keepaliveStats = { pingsReceived: 0, pongsSent: 0, pingsSent: 0, pongsReceived: 0 };
+  private droppedReplies = 0;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -131,6 +135,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.pending.size;
   }
 
+  /**
+   * Replies whose call was no longer pending (it had timed out or been abandoned): dropped without
+   * harm to the connection. Counted for tests and diagnostics.
+   */
+  get lateReplies(): number {
+    return this.droppedReplies;
+  }
+
   /** Milliseconds since the last packet from the daemon. */
   get idleMs(): number {
     return Date.now() - this.lastReceived;
@@ -138,13 +150,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Sends one CALL of the remote program and resolves with the reply's payload. Rejects with
-   * LibvirtError (the daemon's error reply), CallTimeoutError or ConnectionClosedError.
+   * LibvirtError (the daemon's error reply), CallTimeoutError or ConnectionClosedError, or
+   * CallAbandonedError once `signal` aborts while the call is pending: the call is then forgotten
+   * here (libvirtd may still be working on it) and its reply, should it come, is dropped.
    */
-  call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = this.callTimeoutMs): Promise<Buffer> {
+  call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = this.callTimeoutMs, signal?: AbortSignal): Promise<Buffer> {
     const onCall = this.onCall;
-    if (!onCall) return this.send(proc, args, timeoutMs);
+    if (!onCall) return this.send(proc, args, timeoutMs, signal);
     const started = performance.now();
-    const reply = this.send(proc, args, timeoutMs);
+    const reply = this.send(proc, args, timeoutMs, signal);
     const report = (outcome: CallOutcome): void => {
       try {
         onCall(proc, performance.now() - started, outcome);
@@ -154,26 +168,44 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     };
     reply.then(
       () => report('ok'),
-      (err) => report(err instanceof CallTimeoutError ? 'timeout' : 'error'),
+      (err) => report(err instanceof CallTimeoutError || err instanceof CallAbandonedError ? 'timeout' : 'error'),
     );
     return reply;
   }
 
-  private send(proc: number, args: Buffer, timeoutMs: number): Promise<Buffer> {
+  private send(proc: number, args: Buffer, timeoutMs: number, signal: AbortSignal | undefined): Promise<Buffer> {
     if (this.closedWith) {
       return Promise.reject(new ConnectionClosedError(`${procName(proc)}: ${this.closedWith.message}`));
     }
+    if (signal?.aborted) return Promise.reject(new CallAbandonedError(`${procName(proc)}: abandoned before it was sent`));
     const serial = this.nextSerial;
     this.nextSerial = this.nextSerial >= 0xffffffff ? 1 : this.nextSerial + 1;
     return new Promise<Buffer>((resolve, reject) => {
-      const entry: Pending = { proc, resolve, reject, timer: undefined };
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      // Both give up on the call: its serial leaves `pending`, and a reply that still comes is
+      // dropped in route() (counted in lateReplies), never taken for a protocol error.
+      const giveUp = (err: Error): void => {
+        if (this.pending.get(serial) !== entry) return; // already settled
+        this.pending.delete(serial);
+        entry.release();
+        reject(err);
+      };
+      const onAbort = (): void =>
+        giveUp(new CallAbandonedError(`${procName(proc)}: abandoned by the caller after ${Date.now() - started} ms; a late reply will be dropped`));
+      const entry: Pending = {
+        proc,
+        resolve,
+        reject,
+        release: () => {
+          if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
       if (timeoutMs > 0) {
-        entry.timer = setTimeout(() => {
-          // The reply may still come; it is then dropped as unknown (its serial is gone).
-          this.pending.delete(serial);
-          reject(new CallTimeoutError(`${procName(proc)}: no reply from libvirtd within ${timeoutMs} ms`));
-        }, timeoutMs);
+        timer = setTimeout(() => giveUp(new CallTimeoutError(`${procName(proc)}: no reply from libvirtd within ${timeoutMs} ms`)), timeoutMs);
       }
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(serial, entry);
       this.write(encodePacket(
         { prog: REMOTE_PROGRAM, vers: PROTOCOL_VERSION, proc, type: MessageType.CALL, serial, status: MessageStatus.OK },
@@ -256,9 +288,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       throw new ProtocolError(`unexpected packet type ${h.type} for ${procName(h.proc)} (this client makes no streams)`);
     }
     const entry = this.pending.get(h.serial);
-    if (!entry) return; // reply to a call that timed out: dropped
+    if (!entry) {
+      // the reply to a call that timed out or was abandoned: dropped, the connection is fine
+      this.droppedReplies++;
+      return;
+    }
     this.pending.delete(h.serial);
-    if (entry.timer) clearTimeout(entry.timer);
+    entry.release();
     if (h.proc !== entry.proc) {
       entry.reject(new ProtocolError(`reply serial ${h.serial} is for ${procName(h.proc)}, but the call was ${procName(entry.proc)}`));
       return;
@@ -298,7 +334,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const entry of pending) {
-      if (entry.timer) clearTimeout(entry.timer);
+      entry.release();
       entry.reject(new ConnectionClosedError(`${procName(entry.proc)}: ${err.message}`));
     }
     this.emit('close', requested ? undefined : err);

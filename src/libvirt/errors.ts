@@ -70,6 +70,14 @@ export class CallTimeoutError extends Error {
   override name = 'CallTimeoutError';
 }
 
+/**
+ * The caller stopped waiting for a call (its AbortSignal fired), e.g. because an identical call
+ * answered first. The connection is fine; a reply that still comes is dropped.
+ */
+export class CallAbandonedError extends Error {
+  override name = 'CallAbandonedError';
+}
+
 /** A `libvirt_uri` we cannot serve (remote transports, malformed URIs). */
 export class UnsupportedUriError extends Error {
   override name = 'UnsupportedUriError';
