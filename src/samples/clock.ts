@@ -1,10 +1,8 @@
 // Time and identifiers as Ceilometer's Python writes them, behind small interfaces so tests and
 // golden comparisons can inject fixed values (ceilometer-wire.md §3.1, §4.2).
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-
-import { v1 as uuidv1 } from 'uuid';
 
 /** Wall time in microseconds since the epoch, and a monotonic clock in seconds. */
 export interface Clock {
@@ -30,8 +28,53 @@ export interface IdSource {
   uniqueId(): string;
 }
 
+/** 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch, in ms */
+const UUID_EPOCH_OFFSET_MS = 12219292800000;
+
+const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+
+/**
+ * A generator of version-1 UUIDs in str(uuid.uuid1()) form, as many as needed per millisecond: the
+ * 100-ns timestamp is the wall clock in ms plus a counter (0-9999) within it, running into the next
+ * millisecond if the counter overflows; the clock sequence goes up by one if the clock steps back.
+ * Node (with the multicast bit, RFC 4122 4.5) and clock sequence are random, once per generator:
+ * Python takes the host's MAC, which identifies nothing here. The `uuid` package's v1 draws 16 random
+ * bytes per id, which cost 1-2 µs each on the sample path.
+ */
+export function uuid1Generator(now: () => number = Date.now, random: (n: number) => Uint8Array = randomBytes): () => string {
+  const seed = random(8);
+  const node = hex(((seed[0] as number) | 0x01) * 2 ** 40 + (seed[1] as number) * 2 ** 32 + (((seed[2] as number) << 24) >>> 0) + ((seed[3] as number) << 16) + ((seed[4] as number) << 8) + (seed[5] as number), 12);
+  let clockSeq = (((seed[6] as number) << 8) | (seed[7] as number)) & 0x3fff;
+  const suffix = (): string => `-${hex((clockSeq >>> 8) | 0x80, 2)}${hex(clockSeq & 0xff, 2)}-${node}`;
+  let tail = suffix();
+  let lastMs = -Infinity; // the millisecond the ids are being counted in (may run ahead of the clock)
+  let lastClock = -Infinity; // the clock's last reading
+  let count = 0;
+  return () => {
+    const ms = now();
+    if (ms < lastClock) {
+      clockSeq = (clockSeq + 1) & 0x3fff; // the clock stepped back: a new sequence keeps the ids unique
+      tail = suffix();
+      lastMs = ms;
+      count = 0;
+    } else if (ms > lastMs) {
+      lastMs = ms;
+      count = 0;
+    } else if (++count >= 10000) {
+      lastMs += 1; // 10 000 ids in one millisecond: borrow the next one
+      count = 0;
+    }
+    lastClock = ms;
+    const msecs = lastMs + UUID_EPOCH_OFFSET_MS;
+    const t = (msecs % 0x10000000) * 10000 + count;
+    const low = t % 0x100000000;
+    const high = (Math.floor(msecs / 0x10000000) * 625 + Math.floor(t / 0x100000000)) & 0xfffffff;
+    return `${hex(low, 8)}-${hex(high & 0xffff, 4)}-${hex(((high >>> 16) & 0x0fff) | 0x1000, 4)}${tail}`;
+  };
+}
+
 export const randomIds: IdSource = {
-  sampleId: () => uuidv1(),
+  sampleId: uuid1Generator(),
   messageId: () => randomUUID(),
   uniqueId: () => randomUUID().replace(/-/g, ''),
 };
