@@ -6,16 +6,18 @@ import { EventEmitter } from 'node:events';
 
 import type { FlavorIdResolver } from '../discovery/flavor-lookup.js';
 import { Inventory } from '../discovery/inventory.js';
+import { isMissing } from '../inspect/memory.js';
 import { BulkStallLog, stallBudgetFor } from '../inspect/reader.js';
 import { Supervisor } from '../libvirt/supervisor.js';
 import { AmqpPublisher } from '../publish/amqp.js';
 import { Delivery } from '../publish/delivery.js';
-import { batchSamples, buildNotification, encodeNotification } from '../publish/envelope.js';
+import { batchSamples } from '../publish/envelope.js';
+import { NotificationEncoder } from '../publish/notification-encoder.js';
 import { Spool } from '../publish/spool.js';
 import type { TransportTarget } from '../publish/transport-url.js';
 import type { Clock, IdSource } from '../samples/clock.js';
 import type { MeterDef } from '../samples/meters.js';
-import { toWireSample, type SampleOptions } from '../samples/sample.js';
+import type { SampleOptions } from '../samples/sample.js';
 import type { Logger } from './log.js';
 import { meterOutcomes, pollCycle, type CycleResult } from './poll-cycle.js';
 import { IntervalTask } from './scheduler.js';
@@ -129,10 +131,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   private stopping = false;
   private closed = false;
   private readonly log: Logger;
+  private readonly encoder: NotificationEncoder;
 
   constructor(private readonly opts: AgentOptions) {
     super();
     this.log = opts.log;
+    this.encoder = new NotificationEncoder(opts.sample, opts.ids, opts.clock);
     taskSpecs(opts); // fail early on options without tasks
     this.supervisor = new Supervisor({ uri: opts.libvirtUri, readOnly: true, keepaliveIntervalMs: 5000, keepaliveCount: 5, onCall: opts.onLibvirtCall });
     this.inventory = new Inventory({ flavorIds: opts.flavorIds, resyncIntervalMs: opts.resourceUpdateIntervalMs }).attach(this.supervisor);
@@ -346,11 +350,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (run.samples.length === 0) continue;
       // batch by batch, so that only one notification's wire samples and bytes are alive at a time
       for (const samples of batchSamples(run.samples, opts.batchSize)) {
-        const batch = samples.map((s) => toWireSample(s, opts.sample));
-        const n = buildNotification(run.meter.name, batch, opts.ids, opts.clock);
-        this.delivery!.submit(run.meter.name, encodeNotification(n));
-        const produced = { uniqueId: n.uniqueId, meter: run.meter.name, sampleIds: batch.map((s) => s.message_id as string) };
-        this.log.debug(`produced notification ${produced.uniqueId} ${produced.meter} ${produced.sampleIds.length} sample(s): ${produced.sampleIds.join(',')}`);
+        const n = this.encoder.encode(run.meter.name, samples);
+        this.delivery!.submit(run.meter.name, n.body);
+        const produced = { uniqueId: n.uniqueId, meter: run.meter.name, sampleIds: n.sampleIds };
+        if (this.log.debugEnabled !== false) this.log.debug(`produced notification ${produced.uniqueId} ${produced.meter} ${produced.sampleIds.length} sample(s): ${produced.sampleIds.join(',')}`);
         this.emit('produced', produced);
       }
     }
@@ -369,6 +372,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       const uuid = ir.instance.uuid;
       const key0 = `${task} ${uuid}`;
       seen.add(key0);
+      const before = this.lastReason.get(key0);
+      // the common case, every meter has its value as before: nothing to build
+      if (before === undefined && spec.meters.every((m) => !isMissing(m.volume(ir.inspection)))) continue;
       const byReason = new Map<string, { meters: string[]; detail: string }>();
       for (const [meter, v] of Object.entries(meterOutcomes(ir.inspection, spec.meters).missing)) {
         const g = byReason.get(v.reason) ?? { meters: [], detail: v.detail };
@@ -376,7 +382,6 @@ export class Agent extends EventEmitter<AgentEvents> {
         byReason.set(v.reason, g);
       }
       const key = [...byReason].map(([reason, g]) => `${reason}:${g.meters.join(',')}`).join(';');
-      const before = this.lastReason.get(key0);
       if (key === (before ?? '')) continue;
       const who = `instance ${ir.instance.domainName} (${uuid})`;
       if (key === '') {

@@ -11,6 +11,8 @@ export interface Logger {
   warning(msg: string): void;
   error(msg: string): void;
   child(module: string): Logger;
+  /** false when debug lines are dropped, so that callers can skip building them (undefined: assume on) */
+  readonly debugEnabled?: boolean;
 }
 
 export interface LogOptions {
@@ -46,5 +48,6 @@ export function createLogger(module: string, opts: LogOptions = {}): Logger {
     warning: (m) => emit('WARNING', m),
     error: (m) => emit('ERROR', m),
     child: (m) => createLogger(m, opts),
+    debugEnabled: min <= ORDER.DEBUG,
   };
 }

@@ -38,6 +38,16 @@ function preimage(d: PyDict | PyMap, prefix: string, out: string[]): void {
 }
 
 /**
+ * The pre-image part of one nested dict, as it appears inside a message's pre-image under `prefix`
+ * (e.g. "resource_metadata:"): for callers that cache the unchanging parts of many messages.
+ */
+export function preimageOf(d: PyDict | PyMap, prefix: string): string {
+  const parts: string[] = [];
+  preimage(d, prefix, parts);
+  return parts.join('');
+}
+
+/**
  * Ceilometer's compute_signature: lowercase hex HMAC-SHA256 keyed with utf8(secret), or '' for an empty
  * secret. Sign the values exactly as they will be written (a PyFloat signs "1024.0", an int "1024").
  * Throws a TypeError where Python would raise (a lone surrogate, which Python cannot encode to UTF-8).
