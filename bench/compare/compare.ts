@@ -32,7 +32,8 @@
 // Env: BENCH_WORKLOADS (lab,100,1000,5000), BENCH_CYCLES (K, 5), BENCH_INTERVAL (5; 10 from 1000
 // domains), BENCH_AGENTS (ceilopoll,ceilometer), BENCH_OUT (bench/compare/last-run.md),
 // BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
-// LAB_STATE (/var/lib/libvirt/lab), BENCH_KEEP=1 (keep each run's directory: configs and logs).
+// LAB_STATE (/var/lib/libvirt/lab), BENCH_KEEP=1 (keep each run's directory: configs and logs),
+// BENCH_NODE_ARGS (extra node options for ceilopoll, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -325,7 +326,7 @@ async function runCeilopoll(w: Workload, dir: string, authUrl: string): Promise<
   const { marks } = await runMarked(
     'ceilopoll',
     process.execPath,
-    ['--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
+    [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
     { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: CYCLES + 1, timeoutMs: timeoutFor(w, CYCLES + 1), logFile: path.join(dir, 'ceilopoll') },
   );
   const ends = marks.filter((m) => m.kind === 'end').slice(1, CYCLES + 1);
