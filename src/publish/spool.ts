@@ -21,8 +21,17 @@
 // after which removals work, and appends go on into the pages they free. The reserve comes back as
 // soon as the disk has room for it twice over; until then an append that would grow the file first
 // drops the oldest entries (reported, reason "disk-full"), as maxBytes does, and is refused with the
-// same "disk full" error only when there is nothing left to drop. The WAL is checkpointed at half the reserve's size, so
-// the released reserve always has room for the checkpoint.
+// same "disk full" error only when there is nothing left to drop. The WAL is checkpointed at half
+// the reserve's size, so the released reserve always has room for the checkpoint.
+//
+// The reserve's size adapts to the filesystem (`reserveSizeFor`): 1/16 of its total size, at most
+// 8 MiB and at least 128 KiB, rounded down to whole pages. So a disk of 128 MiB or more gets the
+// full 8 MiB (WAL checkpointed at 4 MiB), a 3 MiB tmpfs 192 KiB (checkpoint at 96 KiB), and a disk
+// under 2 MiB the 128 KiB floor (checkpoint at 64 KiB, SQLite's smallest useful one here: 16
+// pages). A fixed 8 MiB reserve needed 16 MiB free before it was set aside, and until then the
+// spool refused every append that grew the file: on a small disk it took nothing at all. An
+// explicit `reserveBytes` is used as given. A reserve file of another size (an earlier version's
+// 8 MiB, or the disk was resized) is removed and set aside again at the size wanted now.
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -75,8 +84,9 @@ export interface SpoolOptions {
   /** Called after each drop has been committed. If it throws, the error comes out of the call that dropped. */
   onDrop?: (d: SpoolDrop) => void;
   /**
-   * Size of the reserve file that lets the spool recover from a full disk (default 8 MiB; the WAL
-   * is checkpointed at half of it). 0: no reserve; after a full disk the spool is then stuck until
+   * Size of the reserve file that lets the spool recover from a full disk, exactly (the WAL is
+   * checkpointed at half of it). Default: `reserveSizeFor` the filesystem's total size (8 MiB on
+   * any disk of 128 MiB or more). 0: no reserve; after a full disk the spool is then stuck until
    * space frees up, since it cannot even delete.
    */
   reserveBytes?: number;
@@ -122,7 +132,14 @@ export interface SpoolRecovery {
 /** 'CPSP' in the database header: tells a spool from any other SQLite file. */
 const APPLICATION_ID = 0x43505350;
 const SCHEMA_VERSION = 1;
-const DEFAULT_RESERVE_BYTES = 8 * 1024 * 1024;
+/** The reserve on a disk of 128 MiB or more, and whenever the filesystem's size cannot be read. */
+export const MAX_RESERVE_BYTES = 8 * 1024 * 1024;
+/** The smallest default reserve: its half (the WAL checkpoint) is still 16 pages. */
+export const MIN_RESERVE_BYTES = 128 * 1024;
+/** The default reserve is this fraction of the filesystem's total size (between the two bounds). */
+export const RESERVE_FRACTION = 1 / 16;
+/** SQLite's page size, which the spool never changes: the default reserve is a whole number of them. */
+const PAGE_BYTES = 4096;
 /** How long `open` waits for another process to let go of the file before calling it in use. */
 const BUSY_TIMEOUT_MS = 1000;
 
@@ -231,19 +248,23 @@ export class Spool {
    * another process holds, is a `SpoolError`: nothing is moved.
    *
    * It also sets the reserve file aside if the disk has room for it twice over; if not, appends
-   * that would grow the file are refused as "disk full" until it has.
+   * that would grow the file drop the oldest entries (or are refused as "disk full" when the spool
+   * is empty) until it has. Without `reserveBytes`, the reserve's size is `reserveSizeFor` the
+   * filesystem that holds `file`.
    */
   static open(file: string, opts: SpoolOptions): Spool {
     if (!(Number.isSafeInteger(opts.maxBytes) && opts.maxBytes > 0)) throw new RangeError(`spool ${file}: maxBytes ${opts.maxBytes} must be a positive integer`);
     if (!(opts.maxAgeMs > 0)) throw new RangeError(`spool ${file}: maxAgeMs ${opts.maxAgeMs} must be positive`);
-    const reserveBytes = opts.reserveBytes ?? DEFAULT_RESERVE_BYTES;
-    if (!(Number.isSafeInteger(reserveBytes) && reserveBytes >= 0)) throw new RangeError(`spool ${file}: reserveBytes ${reserveBytes} must be a non-negative integer`);
+    if (opts.reserveBytes !== undefined && !(Number.isSafeInteger(opts.reserveBytes) && opts.reserveBytes >= 0)) {
+      throw new RangeError(`spool ${file}: reserveBytes ${opts.reserveBytes} must be a non-negative integer`);
+    }
     const now = opts.now ?? Date.now;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
     } catch (err) {
       throw new SpoolError('unreadable', file, `spool ${file}: cannot create its folder (${errorText(err)}); check spool.path and its permissions`, { cause: err });
     }
+    const reserveBytes = opts.reserveBytes ?? defaultReserveBytes(path.dirname(file));
 
     let recovery: SpoolRecovery | undefined;
     let db: Database.Database;
@@ -266,6 +287,11 @@ export class Spool {
       db.close();
       throw openError(file, err);
     }
+  }
+
+  /** Size of the reserve file, set aside or not (see the top of this file): `reserveBytes`, or the default for this disk. */
+  get reserveBytes(): number {
+    return this.reserve.bytes;
   }
 
   /** Number of entries. */
@@ -486,6 +512,26 @@ export class Spool {
   }
 }
 
+/**
+ * The default reserve for a filesystem of `totalBytes` (see the top of this file): 1/16 of it, at
+ * most 8 MiB and at least 128 KiB, rounded down to whole pages.
+ */
+export function reserveSizeFor(totalBytes: number): number {
+  if (!(Number.isFinite(totalBytes) && totalBytes > 0)) return MAX_RESERVE_BYTES;
+  const share = Math.floor((totalBytes * RESERVE_FRACTION) / PAGE_BYTES) * PAGE_BYTES;
+  return Math.min(MAX_RESERVE_BYTES, Math.max(MIN_RESERVE_BYTES, share));
+}
+
+/** `reserveSizeFor` the filesystem holding `dir` (its total size, not what is free now). */
+function defaultReserveBytes(dir: string): number {
+  try {
+    const st = fs.statfsSync(dir);
+    return reserveSizeFor(st.blocks * st.bsize);
+  } catch {
+    return MAX_RESERVE_BYTES; // the size cannot be read: what it always was
+  }
+}
+
 /** The file held something SQLite calls corrupt, or not a database at all. */
 class CorruptSpoolError extends Error {
   override name = 'CorruptSpoolError';
@@ -597,7 +643,11 @@ class Reserve {
   tryCreate(): boolean {
     if (this.bytes === 0 || this.ready) return true;
     try {
-      if (fs.statSync(this.file, { throwIfNoEntry: false })?.size === this.bytes) return (this.ready = true);
+      const found = fs.statSync(this.file, { throwIfNoEntry: false });
+      if (found?.size === this.bytes) return (this.ready = true);
+      // one of another size (an earlier version's fixed 8 MiB, or the disk was resized): its room
+      // counts as free for the one wanted now
+      if (found) fs.rmSync(this.file, { force: true });
       const st = fs.statfsSync(path.dirname(this.file));
       if (st.bavail * st.bsize < 2 * this.bytes) return false;
       const tmp = `${this.file}.tmp`;

@@ -1,11 +1,14 @@
 // The spool's disk full: a 3 MB tmpfs (mounted here, unmounted in afterAll) holds the spool.
 //  1. The Spool alone, filled with 16 KiB entries past the disk's size, then drained as delivery would.
 //  2. The Spool with maxBytes below the disk's size: the bound drops the oldest before the disk fills.
-//  3. The Agent (testAgentOptions) with its spool there and a private RabbitMQ node that is up, then
-//     stopped, then started again: the agent keeps polling and says clearly why notifications are lost.
+//  3. The Agent (testAgentOptions) with its spool there (its default reserve, sized for this disk) and a
+//     private RabbitMQ node that is up, then stopped while a ballast file takes the rest of the disk,
+//     then started again: the spool drops the oldest, the agent keeps polling, the rest is delivered.
+//  4. The same on a 128 MB tmpfs, where the default reserve is the full 8 MiB.
+// withAgent (at the end) is the Agent scenarios' shared setup: private RabbitMQ, Agent, log, teardown.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, rmdirSync, statfsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -111,119 +114,93 @@ describe.skipIf(!CHAOS)(`the spool on a ${TMPFS_SIZE} tmpfs`, () => {
 
   it('Agent: spool on the tmpfs, broker up, stopped, started again', { timeout: 300_000 }, async () => {
     await scenario(
-      `Agent (2 s interval, lab guests) with its spool on the ${TMPFS_SIZE} tmpfs and a private RabbitMQ: 15 s broker up, 20 s stopped, then started again`,
+      `Agent (2 s interval, lab guests) with its spool on the ${TMPFS_SIZE} tmpfs (default reserve, sized for the disk) and a private RabbitMQ: 15 s broker up; broker stopped and the tmpfs filled by a ballast file to ~100 KB free; 20 s after the disk is full the broker is started again`,
       'a clear error naming the spool path and the cause (disk full); oldest dropped and counted; the agent keeps polling (cycles continue) and stays up; after the broker is back the spooled entries are delivered',
       async (obs) => {
-        const rabbit = await PrivateRabbit.start();
-        const logs: string[] = [];
-        const unhandled: unknown[] = [];
-        const onUnhandled = (e: unknown): void => void unhandled.push(e);
-        process.on('unhandledRejection', onUnhandled);
-        const spoolPath = path.join(mnt, 'agent.sqlite');
-        const agent = new Agent(testAgentOptions({
-          transportUrl: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`,
-          spoolPath,
-          log: createLogger('chaos', { level: 'WARNING', write: (l) => logs.push(l) }),
-        }));
-        let produced = 0;
-        agent.on('produced', () => produced++);
-        try {
-          agent.start();
+        await withAgent(mnt, async (a) => {
+          const { agent } = a;
           await sleep(15_000);
-          const up = { runs: agent.taskStats!.runs, produced, confirmed: agent.deliveryStats!.confirmed, spoolErrors: agent.deliveryStats!.spoolErrors };
-          obs.note(`broker up 15 s: ${up.runs} cycles, ${up.produced} notifications produced, ${up.confirmed} confirmed, ${up.spoolErrors} not spooled`);
-          await rabbit.stop();
+          const reserve = statSync(`${a.spoolPath}-reserve`, { throwIfNoEntry: false })?.size ?? 0;
+          const up = { runs: agent.taskStats!.runs, produced: a.produced(), ...agent.deliveryStats! };
+          obs.note(`broker up 15 s: ${up.runs} cycles, ${up.produced} notifications produced, ${up.submitted} spooled, ${up.confirmed} confirmed, ${up.spoolErrors} not spooled; reserve file ${Math.round(reserve / 1024)} KiB set aside`);
+          await a.rabbit.stop();
+          const runs0 = agent.taskStats!.runs;
+          const full = await a.fillDisk(100 * 1024);
           await sleep(20_000);
-          const down = { runs: agent.taskStats!.runs - up.runs, produced: produced - up.produced, depth: agent.spoolDepth };
-          obs.note(`broker down 20 s: ${down.runs} more cycles, ${down.produced} produced, spool depth ${down.depth}`);
-          await rabbit.startAgain();
+          const down = { runs: agent.taskStats!.runs - runs0, depth: agent.spoolDepth, dropped: agent.spoolState.dropped, refused: agent.deliveryStats!.spoolErrors - up.spoolErrors };
+          obs.note(`broker stopped: disk full after ${full.afterMs} ms (${full.depthAtFull} spooled); ${down.runs} cycles while the broker was down; 20 s later spool depth ${down.depth}, ${down.dropped} oldest dropped, ${down.refused} refused; ${Math.round(a.free() / 1024)} KB free`);
+          await a.rabbit.startAgain();
           const back = Date.now();
           await until('the spool drained', () => agent.spoolDepth === 0, 60_000, 200);
-          await sleep(5000);
+          const drainedS = Math.round((Date.now() - back) / 1000);
+          const before = agent.deliveryStats!.submitted;
+          await until('new notifications spooled and confirmed again', () => agent.deliveryStats!.submitted > before + 6 && agent.spoolDepth === 0, 60_000, 200);
+          // a clean stop: nothing left in flight, so every notification is counted once below
+          const left = await agent.stop(10_000);
           const s = agent.deliveryStats!;
-          const diskFullLogs = logs.filter((l) => l.includes(spoolPath) && /disk full/.test(l));
-          obs.note(`${Math.round((Date.now() - back) / 1000)} s after the broker came back: spool empty; in all ${produced} produced, ${s.confirmed} confirmed from the spool, ${s.spoolErrors} not spooled: ${s.unspooledConfirmed} of them sent without the spool and confirmed, ${s.unspooledLost} lost (broker away or no confirm, counted); spool dropped ${agent.spoolState.dropped}; ${diskFullLogs.length} ERROR lines like "${diskFullLogs[0]?.replace(/^.*? ERROR chaos \[-\] /, '') ?? '(none)'}"`);
+          const produced = a.produced();
+          const dropped = agent.spoolState.dropped;
+          const diskFullLogs = a.logs.filter((l) => l.includes(a.spoolPath) && /disk full|the disk is full/.test(l));
+          obs.note(`broker back: spool drained in ${drainedS} s, then new notifications spooled and confirmed again; in all ${produced} produced, ${s.submitted} spooled, ${s.confirmed} confirmed from the spool, ${dropped} oldest dropped (counted), ${s.spoolErrors} not spooled (${s.unspooledConfirmed} sent without the spool and confirmed, ${s.unspooledLost} lost, counted); ${left} left at the stop; ${diskFullLogs.length} log lines like "${diskFullLogs[0]?.replace(/^.*? (ERROR|WARNING) chaos \[-\] /, '') ?? '(none)'}"`);
 
           // what must hold: a clear error, polling went on through it all, nothing crashed
           expect(diskFullLogs.length).toBeGreaterThan(0);
           expect(down.runs).toBeGreaterThanOrEqual(7);
           expect(agent.taskStats!.skipped).toBe(0);
+          expect(left).toBe(0);
           // every notification is accounted for: confirmed from the spool, dropped by it, or not spooled (sent directly, or lost)
-          expect(s.confirmed + agent.spoolState.dropped + s.spoolErrors).toBe(produced);
+          expect(s.confirmed + dropped + s.spoolErrors).toBe(produced);
           expect(s.unspooledConfirmed + s.unspooledLost).toBe(s.spoolErrors);
-          expect(unhandled).toEqual([]);
+          expect(s.submitted + s.spoolErrors).toBe(produced);
           if (s.confirmed + s.unspooledConfirmed === 0) {
             obs.gap('nothing was ever published, not even while the broker was up');
           }
           if (s.spoolErrors > 0) {
-            obs.gap(`the spool took nothing on a disk under twice its 8 MiB reserve: ${s.spoolErrors} notification(s) went without it (${s.unspooledConfirmed} confirmed directly while the broker was up, ${s.unspooledLost} lost while it was away); AgentOptions has no way to set a smaller reserve`);
+            obs.gap(`the spool refused ${s.spoolErrors} notification(s) (${s.unspooledConfirmed} sent without it and confirmed, ${s.unspooledLost} lost while the broker was away, each logged and counted)${reserve === 0 ? '; no reserve file was set aside' : ''}`);
           }
-        } finally {
-          await agent.stop(2000).catch(() => undefined);
-          process.off('unhandledRejection', onUnhandled);
-          await rabbit.destroy();
-        }
+          if (dropped === 0) obs.gap('no oldest entry dropped for the full disk');
+        });
       },
     );
   });
 
   it('Agent: the disk fills up during a broker outage (reserve in place), then the broker comes back', { timeout: 300_000 }, async () => {
     await scenario(
-      'Agent (2 s interval) with its spool on a 24 MB tmpfs (room for its 8 MiB reserve), private RabbitMQ stopped, the tmpfs then filled by a ballast file to ~200 KB free; 20 s later the broker is started again',
+      'Agent (2 s interval) with its spool on a 128 MB tmpfs (default reserve: the full 8 MiB), private RabbitMQ stopped, the tmpfs then filled by a ballast file to ~200 KB free; 20 s later the broker is started again',
       'a clear error naming the spool path and the cause (disk full); oldest dropped and counted; the agent keeps polling and stays up; after the broker is back the spooled entries are delivered and spooling works again',
       async (obs) => {
-        const big = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-tmpfs24-'));
-        await run('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', big]);
-        const rabbit = await PrivateRabbit.start();
-        const logs: string[] = [];
-        const unhandled: unknown[] = [];
-        const onUnhandled = (e: unknown): void => void unhandled.push(e);
-        process.on('unhandledRejection', onUnhandled);
-        const spoolPath = path.join(big, 'agent.sqlite');
-        const agent = new Agent(testAgentOptions({
-          transportUrl: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`,
-          spoolPath,
-          log: createLogger('chaos', { level: 'WARNING', write: (l) => logs.push(l) }),
-        }));
-        let produced = 0;
-        agent.on('produced', () => produced++);
-        const free = (): number => {
-          const st = statfsSync(big);
-          return st.bavail * st.bsize;
-        };
+        const big = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-tmpfs128-'));
+        await run('mount', ['-t', 'tmpfs', '-o', 'size=128m,mode=0700', 'tmpfs', big]);
         try {
-          agent.start();
-          await until('notifications confirmed', () => agent.deliveryStats!.confirmed >= 6, 30_000, 200);
-          await rabbit.stop();
-          const runs0 = agent.taskStats!.runs;
-          // leave about 200 KB: a few cycles of notifications fill it
-          await run('fallocate', ['-l', String(Math.max(0, free() - 200 * 1024)), path.join(big, 'ballast')]);
-          await until('the full disk (a drop for it, or a refused append)', () => agent.spoolState.dropped > 0 || agent.deliveryStats!.spoolErrors > 0, 60_000, 200);
-          const fullAt = Date.now();
-          const depthAtFull = agent.spoolDepth;
-          await sleep(20_000);
-          const s0 = { ...agent.deliveryStats! };
-          const runsDown = agent.taskStats!.runs - runs0;
-          obs.note(`broker down: ${runsDown} cycles; disk full after ${depthAtFull} spooled; in the next 20 s ${s0.spoolErrors} notification(s) refused, spool depth ${agent.spoolDepth}, ${agent.spoolState.dropped} oldest dropped; ${Math.round(free() / 1024)} KB free (the reserve was released)`);
-          await rabbit.startAgain();
-          await until('the spool drained', () => agent.spoolDepth === 0, 60_000, 200);
-          const drainedS = Math.round((Date.now() - fullAt) / 1000);
-          const before = agent.deliveryStats!.submitted;
-          await until('new notifications spooled and confirmed again', () => agent.deliveryStats!.submitted > before + 6 && agent.spoolDepth === 0, 60_000, 200);
-          const s = agent.deliveryStats!;
-          const diskFull = logs.filter((l) => l.includes(spoolPath) && /disk full|the disk is full/.test(l));
-          obs.note(`broker back: spool drained ${drainedS} s after the disk filled, then new notifications spooled and confirmed again; in all ${produced} produced, ${s.submitted} spooled, ${s.confirmed} confirmed, ${s.spoolErrors} refused (counted in delivery stats.spoolErrors), ${agent.spoolState.dropped} oldest dropped (counted); ${diskFull.length} log lines like "${diskFull[0]?.replace(/^.*? (ERROR|WARNING) chaos \[-\] /, '') ?? '(none)'}"`);
-          expect(diskFull.length).toBeGreaterThan(0);
-          expect(runsDown).toBeGreaterThanOrEqual(10);
-          expect(agent.taskStats!.skipped).toBe(0);
-          expect(s.confirmed).toBeGreaterThanOrEqual(s.submitted - agent.spoolState.dropped); // every spooled notification not dropped was delivered
-          expect(s.submitted + s.spoolErrors).toBe(produced);
-          expect(unhandled).toEqual([]);
-          if (agent.spoolState.dropped === 0) obs.gap(`no oldest entry dropped: the full disk refused the newest ${s.spoolErrors} notification(s) instead (each logged and counted)`);
+          await withAgent(big, async (a) => {
+            const { agent } = a;
+            await until('notifications confirmed', () => agent.deliveryStats!.confirmed >= 6, 30_000, 200);
+            const reserve = statSync(`${a.spoolPath}-reserve`, { throwIfNoEntry: false })?.size ?? 0;
+            await a.rabbit.stop();
+            const runs0 = agent.taskStats!.runs;
+            const full = await a.fillDisk(200 * 1024);
+            const fullAt = Date.now();
+            await sleep(20_000);
+            const s0 = { ...agent.deliveryStats! };
+            const runsDown = agent.taskStats!.runs - runs0;
+            obs.note(`reserve file ${Math.round(reserve / 1024)} KiB; broker down: ${runsDown} cycles; disk full after ${full.depthAtFull} spooled; in the next 20 s ${s0.spoolErrors} notification(s) refused, spool depth ${agent.spoolDepth}, ${agent.spoolState.dropped} oldest dropped; ${Math.round(a.free() / 1024)} KB free (the reserve was released)`);
+            await a.rabbit.startAgain();
+            await until('the spool drained', () => agent.spoolDepth === 0, 60_000, 200);
+            const drainedS = Math.round((Date.now() - fullAt) / 1000);
+            const before = agent.deliveryStats!.submitted;
+            await until('new notifications spooled and confirmed again', () => agent.deliveryStats!.submitted > before + 6 && agent.spoolDepth === 0, 60_000, 200);
+            const s = agent.deliveryStats!;
+            const diskFull = a.logs.filter((l) => l.includes(a.spoolPath) && /disk full|the disk is full/.test(l));
+            obs.note(`broker back: spool drained ${drainedS} s after the disk filled, then new notifications spooled and confirmed again; in all ${a.produced()} produced, ${s.submitted} spooled, ${s.confirmed} confirmed, ${s.spoolErrors} refused (counted in delivery stats.spoolErrors), ${agent.spoolState.dropped} oldest dropped (counted); ${diskFull.length} log lines like "${diskFull[0]?.replace(/^.*? (ERROR|WARNING) chaos \[-\] /, '') ?? '(none)'}"`);
+            expect(reserve).toBe(8 * 1024 * 1024);
+            expect(diskFull.length).toBeGreaterThan(0);
+            expect(runsDown).toBeGreaterThanOrEqual(10);
+            expect(agent.taskStats!.skipped).toBe(0);
+            expect(s.confirmed).toBeGreaterThanOrEqual(s.submitted - agent.spoolState.dropped); // every spooled notification not dropped was delivered
+            expect(s.submitted + s.spoolErrors).toBe(a.produced());
+            if (agent.spoolState.dropped === 0) obs.gap(`no oldest entry dropped: the full disk refused the newest ${s.spoolErrors} notification(s) instead (each logged and counted)`);
+          });
         } finally {
-          await agent.stop(2000).catch(() => undefined);
-          process.off('unhandledRejection', onUnhandled);
-          await rabbit.destroy();
           await run('umount', [big]).catch(() => undefined);
           rmdirSync(big);
         }
@@ -231,3 +208,72 @@ describe.skipIf(!CHAOS)(`the spool on a ${TMPFS_SIZE} tmpfs`, () => {
     );
   });
 });
+
+/** What an Agent scenario works with (see `withAgent`). */
+interface AgentRun {
+  agent: Agent;
+  rabbit: PrivateRabbit;
+  /** `<dir>/agent.sqlite` */
+  spoolPath: string;
+  /** the agent's log lines (WARNING and up) */
+  logs: string[];
+  /** notifications the agent has produced so far */
+  produced: () => number;
+  /** bytes free on the spool's filesystem */
+  free: () => number;
+  /**
+   * Another program takes the disk: a ballast file leaving about `leaveBytes` free; resolves once the
+   * spool meets the full disk (a drop for it, or a refused append).
+   */
+  fillDisk: (leaveBytes: number) => Promise<{ afterMs: number; depthAtFull: number }>;
+}
+
+/**
+ * The Agent scenarios' setup: a private RabbitMQ node, an Agent (testAgentOptions: lab guests, 2 s
+ * interval, quick broker retries, WARNING log kept) with its spool at `<dir>/agent.sqlite`, started;
+ * `body` runs the scenario; no unhandled rejection may have come meanwhile. The agent is stopped
+ * and the node destroyed afterwards, whatever happened.
+ */
+async function withAgent(dir: string, body: (a: AgentRun) => Promise<void>): Promise<void> {
+  const rabbit = await PrivateRabbit.start();
+  const logs: string[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  const spoolPath = path.join(dir, 'agent.sqlite');
+  let agent: Agent | undefined;
+  try {
+    agent = new Agent(testAgentOptions({
+      transportUrl: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`,
+      spoolPath,
+      log: createLogger('chaos', { level: 'WARNING', write: (l) => logs.push(l) }),
+    }));
+    let produced = 0;
+    agent.on('produced', () => produced++);
+    agent.start();
+    const a = agent;
+    const free = (): number => {
+      const st = statfsSync(dir);
+      return st.bavail * st.bsize;
+    };
+    await body({
+      agent: a,
+      rabbit,
+      spoolPath,
+      logs,
+      produced: () => produced,
+      free,
+      fillDisk: async (leaveBytes) => {
+        const t0 = Date.now();
+        await run('fallocate', ['-l', String(Math.max(0, free() - leaveBytes)), path.join(dir, 'ballast')]);
+        await until('the full disk (a drop for it, or a refused append)', () => a.spoolState.dropped > 0 || a.deliveryStats!.spoolErrors > 0, 60_000, 200);
+        return { afterMs: Date.now() - t0, depthAtFull: a.spoolDepth };
+      },
+    });
+    expect(unhandled).toEqual([]);
+  } finally {
+    await agent?.stop(2000).catch(() => undefined);
+    process.off('unhandledRejection', onUnhandled);
+    await rabbit.destroy();
+  }
+}

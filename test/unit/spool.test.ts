@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { Spool, SpoolError, type SpoolDrop, type SpoolOptions } from '../../src/publish/spool.js';
+import { MAX_RESERVE_BYTES, MIN_RESERVE_BYTES, Spool, SpoolError, reserveSizeFor, type SpoolDrop, type SpoolOptions } from '../../src/publish/spool.js';
 import { WRITER_BODY, writerBody } from '../support/spool-writer.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -349,6 +349,46 @@ describe('a writer killed with SIGKILL', () => {
   }, 30_000);
 });
 
+describe('the reserve size', () => {
+  const KB = 1024;
+  it('is 1/16 of the filesystem, at most 8 MiB, at least 128 KiB, in whole 4 KiB pages', () => {
+    expect([MAX_RESERVE_BYTES, MIN_RESERVE_BYTES]).toEqual([8 * MB, 128 * KB]);
+    expect(reserveSizeFor(500 * 1024 * MB)).toBe(8 * MB); // any real disk
+    expect(reserveSizeFor(128 * MB)).toBe(8 * MB); // the smallest that gets the whole 8 MiB
+    expect(reserveSizeFor(128 * MB - 4096 * 16)).toBe(8 * MB - 4096);
+    expect(reserveSizeFor(24 * MB)).toBe(1536 * KB);
+    expect(reserveSizeFor(3 * MB)).toBe(192 * KB); // the chaos suite's 3m tmpfs
+    expect(reserveSizeFor(3_000_000)).toBe(180 * KB); // 187 500 bytes, rounded down to 45 pages
+    expect(reserveSizeFor(2 * MB)).toBe(128 * KB);
+    expect(reserveSizeFor(1 * MB)).toBe(128 * KB); // the floor
+    expect(reserveSizeFor(4096)).toBe(128 * KB);
+    for (const total of [1, 1234567, 3 * MB + 1, 77 * MB + 12345, 1e12]) expect(reserveSizeFor(total) % 4096).toBe(0);
+  });
+
+  it('is 8 MiB when the size is unknown', () => {
+    expect(reserveSizeFor(0)).toBe(8 * MB);
+    expect(reserveSizeFor(Number.NaN)).toBe(8 * MB);
+  });
+
+  it('follows the disk the spool is on when not given, and is used exactly when given', () => {
+    const st = fs.statfsSync(dir);
+    const s = open({ reserveBytes: undefined });
+    expect(s.reserveBytes).toBe(reserveSizeFor(st.blocks * st.bsize));
+    const at = path.join(dir, 'exact.db');
+    const exact = open({ reserveBytes: 100 * KB + 1 }, at);
+    expect(exact.reserveBytes).toBe(100 * KB + 1);
+    expect(fs.statSync(`${at}-reserve`).size).toBe(100 * KB + 1);
+    // a reserve of another size left by an earlier run (the fixed 8 MiB of old) is replaced
+    const other = path.join(dir, 'other.db');
+    fs.writeFileSync(`${other}-reserve`, Buffer.alloc(300 * KB));
+    expect(open({ reserveBytes: 64 * KB }, other).reserveBytes).toBe(64 * KB);
+    expect(fs.statSync(`${other}-reserve`).size).toBe(64 * KB);
+    const none = open({ reserveBytes: 0 }, path.join(dir, 'none.db'));
+    expect(none.reserveBytes).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'none.db-reserve'))).toBe(false);
+  });
+});
+
 describe('a full disk (a 1 MiB tmpfs)', () => {
   const mnt = path.join(os.tmpdir(), `ceilopoll-spool-tmpfs-${process.pid}`);
   let mounted = '';
@@ -468,4 +508,24 @@ describe('a full disk (a 1 MiB tmpfs)', () => {
     expect(s.depth).toBe(depth + 10);
   });
 
+  it('with the default reserve (the 128 KiB floor on this 1 MiB disk): takes entries, drops the oldest when full, recovers', () => {
+    const at = path.join(mnt, 'spool.db');
+    const drops: SpoolDrop[] = [];
+    const s = open({ reserveBytes: undefined, onDrop: (d) => drops.push(d) }, at);
+    expect(s.reserveBytes).toBe(128 * 1024);
+    expect(fs.statSync(`${at}-reserve`).size).toBe(128 * 1024); // set aside at open: the disk has room for it twice over
+    const seqs = fillUntilDrop(s, drops);
+    expect(seqs.length).toBeGreaterThan(50); // the spool took most of the disk before the first drop
+    expect(drops[0]!.reason).toBe('disk-full');
+    expect(s.peek(1000).map((e) => e.seq)).toEqual(seqs.slice(drops[0]!.count));
+    for (let i = 0; i < 30; i++) s.append('memory.usage', BODY); // still full: each append drops the oldest, none refused
+    expect(drops.every((d) => d.reason === 'disk-full')).toBe(true);
+
+    // delivery empties it: the pages it frees take new entries without drops
+    s.removeUpTo(Number.MAX_SAFE_INTEGER);
+    const before = drops.length;
+    for (let i = 0; i < 20; i++) s.append('memory.usage', BODY);
+    expect(drops.length).toBe(before);
+    expect(s.depth).toBe(20);
+  });
 });
