@@ -9,44 +9,35 @@
 // quiet moment, once everything produced so far has been stored. ceilopoll declares the queue
 // again as soon as it reconnects, so what it replays waits there for the agent.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { readAccepted } from '../e2e/accepted.js';
-import { notificationAgent } from '../e2e/harness.js';
 import { labGuests, sleep, until } from '../support/lab.js';
 import { PrivateRabbit } from '../support/private-rabbit.js';
 import { scenario } from './report.js';
-import { CHAOS, CeilopollProcess } from './support.js';
+import { CHAOS, CeilopollProcess, OracleAgent, allStored, compareStored } from './support.js';
 
 const OUTAGE_MS = Number(process.env.CEILOPOLL_CHAOS_OUTAGE_S ?? 120) * 1000;
 const INTERVAL_S = 3;
 
 let rabbit: PrivateRabbit | undefined;
 let dir = '';
-let oracleDir = '';
-let oracleUp = false;
+let oracle: OracleAgent | undefined;
 const procs: CeilopollProcess[] = [];
 
 describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed during the outage', () => {
   beforeAll(async () => {
-    await notificationAgent('install');
     rabbit = await PrivateRabbit.start();
     dir = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-outage-'));
-    oracleDir = path.join(dir, 'oracle');
-    await notificationAgent('start', oracleDir, { TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/`, METERS: 'memory,memory.*', START_TIMEOUT_S: '120' });
-    oracleUp = true;
+    oracle = await OracleAgent.start(rabbit, path.join(dir, 'oracle'));
   }, 300_000);
 
   afterAll(async () => {
     for (const p of procs) await p.kill('SIGKILL');
-    if (oracleUp && rabbit) {
-      if (!rabbit.isRunning()) await rabbit.startAgain().catch(() => undefined);
-      await notificationAgent('stop', oracleDir, { TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:${rabbit.port}/` }).catch(() => undefined);
-    }
+    await oracle?.stop();
     await rabbit?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 120_000);
@@ -74,17 +65,15 @@ describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed dur
           procs.push(p);
           return p;
         };
-        const accepted = (): string[] => readAccepted(path.join(oracleDir, 'accepted.jsonl')).map((a) => a.id);
+        const o = oracle!;
+        const accepted = (): string[] => o.accepted();
         const producedIds = (): string[] => procs.flatMap((p) => p.produced.flatMap((n) => n.sampleIds));
-        const allStored = (): boolean => {
-          const got = new Set(accepted());
-          return producedIds().every((id) => got.has(id));
-        };
+        const everythingStored = (): boolean => allStored(producedIds(), accepted());
 
         const first = start();
         await until('samples stored by the notification agent', () => accepted().length >= 12, 90_000, 500);
         // a quiet moment: everything produced so far has been stored (see the top of this file)
-        await until('everything produced so far stored', allStored, 30_000, 50);
+        await until('everything produced so far stored', everythingStored, 30_000, 50);
         const storedBefore = accepted().length;
         const producedAtStop = producedIds().length;
         await r.stop();
@@ -109,7 +98,7 @@ describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed dur
         obs.note(`broker down ${outageS} s; the second process produced ${secondDuringOutage} notification(s) during it and logged the earlier run's spooled notifications`);
 
         const back = Date.now();
-        await until('every produced sample stored by the notification agent', allStored, 180_000, 500);
+        await until('every produced sample stored by the notification agent', everythingStored, 180_000, 500);
         obs.note(`all stored ${Math.round((Date.now() - back) / 1000)} s after the broker came back`);
         // a few more cycles after the catch-up, then a clean stop: nothing left unconfirmed
         await sleep(2 * INTERVAL_S * 1000);
@@ -119,13 +108,8 @@ describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed dur
 
         const produced = producedIds();
         const stored = accepted();
-        const storedSet = new Set(stored);
-        const missing = produced.filter((id) => !storedSet.has(id));
-        const counts = new Map<string, number>();
-        for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
-        const storedTwice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
-        const foreign = stored.filter((id) => !new Set(produced).has(id));
-        const dupDrops = (readFileSync(path.join(oracleDir, 'agent.log'), 'utf8').match(/DuplicateMessageError: Found duplicate message/g) ?? []).length;
+        const { missing, storedTwice, foreign } = compareStored(produced, stored);
+        const dupDrops = o.duplicateDrops();
         const lab = labGuests().filter((g) => g.profile === 'stats').length;
         obs.note(`${produced.length} samples produced by the two processes (${lab} stats guests), ${stored.length} stored: ${missing.length} missing, ${storedTwice.length} stored twice, ${foreign.length} not produced by this run; the agent dropped ${dupDrops} duplicate message(s) by _unique_id`);
         expect(missing).toEqual([]);
