@@ -15,6 +15,8 @@ export interface SpoolLike {
   append(meter: string, body: Buffer): number;
   peek(limit: number, afterSeq?: number): Array<{ seq: number; meter: string; body: Buffer; createdAt: number }>;
   remove(seq: number): boolean;
+  /** several at once, in one transaction (optional: remove() one by one otherwise) */
+  removeMany?(seqs: readonly number[]): number;
   readonly depth: number;
 }
 
@@ -60,6 +62,8 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
   /** wakes a pass that waits for confirms when there is new work or room */
   private wake: (() => void) | null = null;
   private closed = false;
+  /** confirmed entries waiting to be taken out of the spool, all together at the end of the event-loop turn */
+  private confirmedQueue: Array<{ seq: number; meter: string }> = [];
   readonly stats: DeliveryStats = { submitted: 0, confirmed: 0, failedAttempts: 0, spoolErrors: 0, unspooledConfirmed: 0, unspooledLost: 0 };
 
   constructor(
@@ -141,11 +145,30 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
       await new Promise((r) => setTimeout(r, 20));
     }
     await Promise.allSettled([...this.inFlight.values()]);
+    this.removeConfirmed();
     return this.spool.depth;
   }
 
   close(): void {
+    this.removeConfirmed();
     this.closed = true;
+  }
+
+  /** Takes the confirmed entries out of the spool, then says so ('confirmed'). */
+  private removeConfirmed(): void {
+    const done = this.confirmedQueue;
+    if (done.length === 0) return;
+    this.confirmedQueue = [];
+    try {
+      // entries dropped (bounds) meanwhile are simply not there: harmless
+      if (this.spool.removeMany) this.spool.removeMany(done.map((d) => d.seq));
+      else for (const d of done) this.spool.remove(d.seq);
+    } catch (err) {
+      // Confirmed but still in the spool (disk full, I/O): they will be sent again, and the
+      // notification agent drops the duplicates by their _unique_id.
+      for (const d of done) this.emit('spoolError', err as Error, d.meter, false);
+    }
+    for (const d of done) this.emit('confirmed', d.seq, d.meter);
   }
 
   /** One pass from the spool's head; resolves true when a publish failed. */
@@ -170,15 +193,8 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
           .then(
             () => {
               this.stats.confirmed++;
-              try {
-                // false when the entry was dropped (bounds) meanwhile: harmless
-                this.spool.remove(entry.seq);
-              } catch (err) {
-                // Confirmed but still in the spool (disk full, I/O): it will be sent again, and the
-                // notification agent drops the duplicate by its _unique_id.
-                this.emit('spoolError', err as Error, entry.meter, false);
-              }
-              this.emit('confirmed', entry.seq, entry.meter);
+              // amqplib settles a burst of confirms in one turn: their removals share one transaction
+              if (this.confirmedQueue.push({ seq: entry.seq, meter: entry.meter }) === 1) setImmediate(() => this.removeConfirmed());
             },
             (err: unknown) => {
               this.stats.failedAttempts++;
@@ -192,6 +208,7 @@ export class Delivery extends EventEmitter<DeliveryEvents> {
     }
     // Let the publishes still in flight settle before the next pass resends from the head.
     await Promise.allSettled([...this.inFlight.values()]);
+    this.removeConfirmed();
     if (!state.failed && this.spool.depth === 0) this.emit('drained');
     return state.failed;
   }

@@ -189,6 +189,7 @@ export class Spool {
   private readonly insert: Database.Statement<[number, number, string, string, Buffer]>;
   private readonly selectAfter: Database.Statement<[number, number], EntryRow>;
   private readonly deleteOne: Database.Statement<[number], number>;
+  private readonly removeManyTx: (seqs: readonly number[]) => number[];
   private readonly deleteUpTo: Database.Statement<[number], number>;
   private readonly selectHead: Database.Statement<[], HeadRow>;
   private readonly selectOlder: Database.Statement<[number], { count: number; bytes: number; oldest: number | null }>;
@@ -233,6 +234,11 @@ export class Spool {
       return { seq, drop };
     });
     this.dropOldestTx = db.transaction((bytes: number) => this.dropOldest(bytes));
+    this.removeManyTx = db.transaction((seqs: readonly number[]) => {
+      const sizes: number[] = [];
+      for (const seq of seqs) for (const size of this.deleteOne.all(seq)) sizes.push(size);
+      return sizes;
+    });
     this.expireTx = db.transaction((cutoff: number) => {
       const older = this.selectOlder.get(cutoff)!;
       if (older.count === 0 || older.oldest === null) return undefined;
@@ -376,6 +382,22 @@ export class Spool {
     }
     this.removed(sizes);
     return sizes.length > 0;
+  }
+
+  /**
+   * Takes out several delivered entries in one transaction (one WAL commit instead of one each);
+   * returns how many were there (the others were already removed, or dropped).
+   */
+  removeMany(seqs: readonly number[]): number {
+    this.assertOpen();
+    let sizes: number[];
+    try {
+      sizes = this.removeManyTx(seqs);
+    } catch (err) {
+      throw this.writeFailed(err, `removing ${seqs.length} entries (${seqs[0]}..${seqs[seqs.length - 1]})`);
+    }
+    this.removed(sizes);
+    return sizes.length;
   }
 
   /** Takes out every entry up to and including `seq`; returns how many there were. */

@@ -134,6 +134,16 @@ describe('peek and remove', () => {
     expect(s.depth).toBe(3);
   });
 
+  it('removeMany takes out the listed entries in one go and skips those already gone', () => {
+    s.remove(seqs[2]!);
+    expect(s.removeMany([seqs[1]!, seqs[2]!, seqs[4]!, 999_999])).toBe(2);
+    expect(s.peek(10).map((e) => e.seq)).toEqual([seqs[0], seqs[3], ...seqs.slice(5)]);
+    expect([s.depth, s.bytes]).toEqual([7, 7 * body(0).length]);
+    expect(s.removeMany([])).toBe(0);
+    s = reopen(s);
+    expect(s.depth).toBe(7);
+  });
+
   it('counts appended and removed entries and bytes since open', () => {
     s.remove(seqs[0]!);
     s.removeUpTo(seqs[3]!);
