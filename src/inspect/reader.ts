@@ -70,6 +70,9 @@ export const DEFAULT_STALL_BUDGET_MS = 2000;
  */
 export const stallBudgetFor = (intervalSeconds: number): number => Math.min(DEFAULT_STALL_BUDGET_MS, Math.max(1, Math.round(intervalSeconds * 500)));
 
+/** per-domain calls in flight at once on the fall-back path */
+const PER_DOMAIN_IN_FLIGHT = 64;
+
 const isActive = (state: number): boolean => state === DomainState.RUNNING || state === DomainState.PAUSED || state === DomainState.BLOCKED;
 
 /** Active domains whose balloon group came without rss: NOWAIT skipped their monitor query. */
@@ -135,7 +138,7 @@ export async function readMemoryStats(client: LibvirtClient, opts: ReadOptions =
     });
   }
   let calls = bulkCalls;
-  const readings = await Promise.all(records.map(async (r): Promise<DomainReading | null> => {
+  const readOne = async (r: DomainStatsRecord): Promise<DomainReading | null> => {
     const state = r.state?.state ?? DomainState.NOSTATE;
     if (!isActive(state)) return { domain: r.domain, state, stats: null, fromBulk: false };
     calls++;
@@ -146,7 +149,18 @@ export async function readMemoryStats(client: LibvirtClient, opts: ReadOptions =
       if (err instanceof LibvirtError && err.isNoDomain) return null;
       return { domain: r.domain, state, stats: null, fromBulk: false, error: err as Error };
     }
-  }));
+  };
+  // At most PER_DOMAIN_IN_FLIGHT calls at a time: libvirtd works on 5 of a client's calls at once
+  // anyway (max_client_requests), and thousands of pending calls only cost memory.
+  const readings: Array<DomainReading | null> = new Array<DomainReading | null>(records.length).fill(null);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < records.length) {
+      const i = next++;
+      readings[i] = await readOne(records[i] as DomainStatsRecord);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PER_DOMAIN_IN_FLIGHT, records.length) }, worker));
   return withStall({ bulk: false, calls, readings: readings.filter((r): r is DomainReading => r !== null) });
 }
 
