@@ -123,7 +123,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < K; i++) runs.push(await cycle());
     const mem = process.memoryUsage();
     console.log(`bench/cycle: ${N} test-driver domains, ${samples} samples/cycle (${perMeter}), ${K} cycles (medians), node ${process.version}`);
-    console.log(`  cycle     wall ${f1(median(runs.map((r) => r.wall)))} ms, CPU ${f1(median(runs.map((r) => r.cpu)))} ms (${f1((1000 * median(runs.map((r) => r.cpu))) / samples)} µs/sample)`);
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    console.log(`  cycle     wall ${f1(median(runs.map((r) => r.wall)))} ms, CPU ${f1(median(runs.map((r) => r.cpu)))} ms (${f1((1000 * median(runs.map((r) => r.cpu))) / samples)} µs/sample); means ${f1(mean(runs.map((r) => r.wall)))} / ${f1(mean(runs.map((r) => r.cpu)))} ms; CPU each: ${runs.map((r) => r.cpu.toFixed(0)).join(' ')}`);
     console.log(`  delivery  wall ${f1(median(runs.map((r) => r.deliveryWall)))} ms, CPU ${f1(median(runs.map((r) => r.deliveryCpu)))} ms`);
     const spaces = v8.getHeapSpaceStatistics().filter((sp) => sp.space_size > 2 ** 20).map((sp) => `${sp.space_name.replace(/_space$/, '')} ${f1(sp.space_used_size / 2 ** 20)}/${f1(sp.space_size / 2 ** 20)}`).join(', ');
     console.log(`  memory    RSS ${f1(mem.rss / 2 ** 20)} MiB, heap used ${f1(mem.heapUsed / 2 ** 20)} of ${f1(mem.heapTotal / 2 ** 20)} MiB (${spaces}), external ${f1(mem.external / 2 ** 20)} MiB (array buffers ${f1(mem.arrayBuffers / 2 ** 20)})`);

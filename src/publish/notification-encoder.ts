@@ -95,6 +95,7 @@ interface InstanceParts {
 export class NotificationEncoder {
   private readonly hmac: Hmac256 | null;
   private readonly meters = new Map<string, MeterParts>();
+  private lastMeter: { name: string; type: string; unit: string; parts: MeterParts } | null = null;
   // Instance objects are never changed: discovery makes a new one when anything about the domain changes.
   private readonly instances = new WeakMap<Instance, InstanceParts>();
 
@@ -152,6 +153,9 @@ export class NotificationEncoder {
   }
 
   private meterParts(s: Sample): MeterParts {
+    const last = this.lastMeter;
+    // a batch is one meter: the same three strings sample after sample
+    if (last !== null && last.name === s.name && last.type === s.type && last.unit === s.unit) return last.parts;
     const key = `${s.name}\n${s.type}\n${s.unit}`;
     let m = this.meters.get(key);
     if (m === undefined) {
@@ -161,6 +165,7 @@ export class NotificationEncoder {
       m = { fast: !ANY_SURROGATE.test(pre), head: escapeForEnvelope(head), pre, ascii: !NON_ASCII.test(pre) };
       this.meters.set(key, m);
     }
+    this.lastMeter = { name: s.name, type: s.type, unit: s.unit, parts: m };
     return m;
   }
 
