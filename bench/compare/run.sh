@@ -3,7 +3,7 @@
 # same libvirtd in the same run (bench/compare/compare.ts measures; this script prepares).
 #
 #   1. apt-installs ceilometer-agent-compute and python3-libvirt if missing, without letting dpkg start
-#      the service (policy-rc.d exits 101 during the install, as test/e2e/notification-agent.sh does);
+#      the service (test/lab/apt-install-no-start.sh, shared with test/e2e/notification-agent.sh);
 #   2. compiles ceilopoll to BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare; the agent runs as
 #      `node .../src/cli/main.js run`, no transpiler);
 #   3. optionally reshapes the lab first: LAB_GUESTS="stats stats stats" runs test/lab/up.sh with those
@@ -23,37 +23,12 @@ die() {
 
 [[ $(id -u) -eq 0 ]] || die "run as root (apt-get, the lab's libvirtd socket)"
 
-POLICY=/usr/sbin/policy-rc.d
-POLICY_SAVED=/usr/sbin/policy-rc.d.bench-compare-saved
-POLICY_OURS=0
-restore_policy() {
-  [[ $POLICY_OURS -eq 1 ]] || return 0
-  rm -f "$POLICY"
-  if [[ -e $POLICY_SAVED ]]; then mv "$POLICY_SAVED" "$POLICY"; fi
-  POLICY_OURS=0
-}
-
 install_ceilometer() {
   if [[ -x /usr/bin/ceilometer-polling ]] && /usr/bin/python3 -c 'import libvirt, ceilometer.compute.virt.libvirt.inspector' 2>/dev/null; then
     return 0
   fi
-  local rc=0
-  if [[ -x $POLICY ]]; then "$POLICY" ceilometer-agent-compute start >/dev/null 2>&1 || rc=$?; fi
-  if [[ $rc -ne 101 ]]; then
-    if [[ -e $POLICY ]]; then
-      [[ ! -e $POLICY_SAVED ]] || die "$POLICY_SAVED exists (an interrupted run?): restore it to $POLICY by hand"
-      mv "$POLICY" "$POLICY_SAVED"
-    fi
-    printf '#!/bin/sh\n# bench/compare/run.sh: no service starts during apt (removed afterwards)\nexit 101\n' >"$POLICY"
-    chmod 0755 "$POLICY"
-    POLICY_OURS=1
-  fi
-  trap restore_policy EXIT
-  export DEBIAN_FRONTEND=noninteractive
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then apt-get update -q; fi
-  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    ceilometer-agent-compute python3-libvirt
-  restore_policy
+  # without letting the package's postinst start the service (as test/e2e/notification-agent.sh does)
+  test/lab/apt-install-no-start.sh ceilometer-agent-compute python3-libvirt
   # a policy that did not deny: the packaged agent would poll and publish with /etc/ceilometer's config
   local pidfile=/run/ceilometer/ceilometer-agent-compute.pid
   if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then /etc/init.d/ceilometer-agent-compute stop || true; fi

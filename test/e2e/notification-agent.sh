@@ -38,41 +38,6 @@ need_root() { [[ $(id -u) -eq 0 ]] || die "run as root (apt-get; the agent's pro
 # ---------------------------------------------------------------------------------------------------------
 # install
 
-# invoke-rc.d asks /usr/sbin/policy-rc.d whether it may start a service; 101 = "no". The package's postinst
-# runs `invoke-rc.d ceilometer-agent-notification start`, which here (no systemd, sysv script) would start
-# a second agent with /etc/ceilometer's config (gnocchi:// publisher) competing for notifications.sample.
-POLICY=/usr/sbin/policy-rc.d
-POLICY_SAVED=/usr/sbin/policy-rc.d.ceilopoll-saved
-POLICY_OURS=0
-
-policy_denies() {
-  [[ -x $POLICY ]] || return 1
-  local rc=0
-  "$POLICY" ceilometer-agent-notification start >/dev/null 2>&1 || rc=$?
-  [[ $rc -eq 101 ]]
-}
-
-deny_service_starts() {
-  if policy_denies; then
-    return 0 # the machine's own policy (e.g. Docker's `exit 101`) already denies: leave it alone
-  fi
-  if [[ -e $POLICY ]]; then
-    [[ ! -e $POLICY_SAVED ]] || die "$POLICY_SAVED exists (left by an interrupted install?): restore it to $POLICY by hand"
-    mv "$POLICY" "$POLICY_SAVED"
-  fi
-  printf '#!/bin/sh\n# ceilopoll test/e2e/notification-agent.sh install: no service starts during apt (removed afterwards)\nexit 101\n' >"$POLICY"
-  chmod 0755 "$POLICY"
-  POLICY_OURS=1
-  trap restore_policy EXIT
-}
-
-restore_policy() {
-  [[ $POLICY_OURS -eq 1 ]] || return 0
-  rm -f "$POLICY"
-  if [[ -e $POLICY_SAVED ]]; then mv "$POLICY_SAVED" "$POLICY"; fi
-  POLICY_OURS=0
-}
-
 # If a service got started anyway (a policy that did not deny), stop it: it would eat our messages.
 stop_packaged_service() {
   local pidfile=/run/ceilometer/ceilometer-agent-notification.pid
@@ -89,15 +54,9 @@ cmd_install() {
     log "ceilometer-agent-notification $(dpkg-query -W -f='${Version}' ceilometer-agent-notification) already installed"
     return 0
   fi
-  deny_service_starts
   local t0=$SECONDS
-  export DEBIAN_FRONTEND=noninteractive
-  # Packages.* lists are needed; update only when there are none (apt-get update costs ~10 s).
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then apt-get update -q; fi
-  apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    ceilometer-agent-notification
-  restore_policy
+  # without letting the package's postinst start the service (test/lab/apt-install-no-start.sh)
+  "$(dirname "${BASH_SOURCE[0]}")/../lab/apt-install-no-start.sh" ceilometer-agent-notification
   stop_packaged_service
   [[ -x $AGENT_BIN ]] || die "$AGENT_BIN missing after apt-get install"
   log "installed ceilometer-agent-notification $(dpkg-query -W -f='${Version}' ceilometer-agent-notification) in $((SECONDS - t0)) s"
