@@ -64,11 +64,12 @@ export interface ReadOptions {
 export const DEFAULT_STALL_BUDGET_MS = 2000;
 
 /**
- * The agent's stall budget for a polling interval: DEFAULT_STALL_BUDGET_MS, at most half the
- * interval, so that a cycle with a stalled call still ends before the next tick (500 ms at 1 s,
- * 1 s at 2 s, 2 s from 4 s up).
+ * The agent's stall budget for a polling interval: DEFAULT_STALL_BUDGET_MS, at most a quarter of
+ * the interval (250 ms at 1 s, 500 ms at 2 s, 2 s from 8 s up). A stalled cycle takes at most twice
+ * the budget (the budget, then as long again waiting for the first call when the second found
+ * domains busy), so it still ends within half the interval.
  */
-export const stallBudgetFor = (intervalSeconds: number): number => Math.min(DEFAULT_STALL_BUDGET_MS, Math.max(1, Math.round(intervalSeconds * 500)));
+export const stallBudgetFor = (intervalSeconds: number): number => Math.min(DEFAULT_STALL_BUDGET_MS, Math.max(1, Math.round(intervalSeconds * 250)));
 
 /** per-domain calls in flight at once on the fall-back path */
 const PER_DOMAIN_IN_FLIGHT = 64;
@@ -101,18 +102,31 @@ async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ rec
   }
   const secondCall = new AbortController();
   const second = client.getAllDomainStats({ ...opts, signal: secondCall.signal });
+  const fromFirst = first.then((records) => ({ records, answeredBy: 'first' as const }));
   try {
     // The first to settle wins, a failure included: when both stall, that is the first call's
     // timeout, as without the re-issue.
-    const won = await Promise.race([
-      first.then((records) => ({ records, answeredBy: 'first' as const })),
-      second.then((records) => ({ records, answeredBy: 'second' as const })),
-    ]);
+    let won = await Promise.race([fromFirst, second.then((records) => ({ records, answeredBy: 'second' as const }))]);
+    if (won.answeredBy === 'second' && busyIn(won.records).length > 0) {
+      // The two calls ran side by side: a domain the first was querying at that moment (slow, not
+      // stuck: a loaded host, a domain lock a destroy held) is busy for the second. Give the first
+      // as long again; if it answers, nothing was stuck and its reply is the whole truth.
+      let grace: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        fromFirst.catch(() => null),
+        new Promise<null>((resolve) => {
+          grace = setTimeout(() => resolve(null), budgetMs);
+        }),
+      ]);
+      clearTimeout(grace);
+      if (late !== null) won = late;
+    }
     return { records: won.records, calls: 2, stall: { budgetMs, answeredBy: won.answeredBy, busy: busyIn(won.records) } };
   } finally {
     // The other call is forgotten (a no-op for the one that settled); its CallAbandonedError is
     // nobody's business, and its reply, should it come, is dropped by the connection.
     first.catch(noop);
+    fromFirst.catch(noop);
     second.catch(noop);
     firstCall.abort();
     secondCall.abort();

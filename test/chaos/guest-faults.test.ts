@@ -210,11 +210,12 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
       await until('the own guest polled with its rss again', () => /resident value/.test(outcomeOf(w.cycles.at(-1)!.result, d.uuid)), 30_000, 100);
       // The first bulk call after the SIGSTOP takes the guest's job inside libvirtd and waits on the
       // stopped monitor (libvirt 9.0.0's NOWAIT skips only a job already held): after the stall
-      // budget the reader sends the call again, which then skips the guest (busy) and answers.
+      // budget the reader sends the call again, which then skips the guest (busy) and answers; with a
+      // domain busy, the reader gives the first call as long again before it takes the second's reply.
       const budget = stallBudgetFor(2);
       await scenario(
         'own guest\'s QEMU SIGSTOPped between two cycles, nothing else holding its job (2 s interval); SIGCONT after 40 s',
-        `no cycle fails or is skipped: the cycle that meets the stopped QEMU ends about the ${budget} ms stall budget after it started (the bulk call re-issued, the stall logged once), the others on time; the guest is reported busy; the lab guests unaffected`,
+        `no cycle fails or is skipped: the cycle that meets the stopped QEMU ends within twice the ${budget} ms stall budget (the bulk call re-issued, the first given as long again, the stall logged once), the others on time; the guest is reported busy; the lab guests unaffected`,
         async (obs) => {
           const pid = qemuPid(d);
           await w.atNextCycle(() => undefined);
@@ -253,10 +254,10 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
           expect(after.failed).toBe(0);
           expect(after.labShort).toBe(0);
           if (!r) throw new Error('no observation of the stopped QEMU');
-          // on time: the one cycle that met the stopped QEMU took about the stall budget (not the 30 s
-          // call timeout), every other one under 1 s, none failed, no tick skipped
+          // on time: the one cycle that met the stopped QEMU took about twice the stall budget (not
+          // the 30 s call timeout), every other one under 1 s, none failed, no tick skipped
           const slow = r.durations.filter((ms) => ms >= 1000);
-          const onTime = r.failed === 0 && r.skipped === 0 && r.durations.length >= 15 && slow.length <= 1 && Math.max(...r.durations) < budget + 500;
+          const onTime = r.failed === 0 && r.skipped === 0 && r.durations.length >= 15 && slow.length <= 1 && Math.max(...r.durations) < 2 * budget + 500;
           if (!onTime) obs.gap(`the cycle did not stay on time: libvirt 9.0.0's NOWAIT only skips a domain whose job is already held; the first cycle after the SIGSTOP takes the job itself and waits on the stopped QEMU's monitor, and re-issuing the bulk call after the ${budget} ms stall budget did not get around it (see the durations and errors above)`);
           const reissued = stalls.some((c) => c.stall!.answeredBy === 'second' && c.stall!.busy.some((b) => b.uuid === d.uuid));
           if (!reissued) obs.gap('no cycle re-issued the bulk call and got the stopped guest back as busy');
