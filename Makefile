@@ -30,18 +30,19 @@ lint: install ## eslint and the strict type check
 test-unit: install ## unit tests only (no libvirt needed)
 	npx vitest run test/unit
 
-test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e (notification agent, then Gnocchi) and the 10-minute soak (real libvirtd, QEMU guests, RabbitMQ, notification agent)
+test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e (notification agent, then Gnocchi), the 10-minute soak and fault injection (real libvirtd, QEMU guests, RabbitMQ, notification agent)
 	$(MAKE) lint
 	$(MAKE) rabbitmq-up
 	npx vitest run
 	$(MAKE) e2e
 	$(MAKE) e2e-gnocchi
 	$(MAKE) soak
+	$(MAKE) chaos
 
 soak: install lab-up rabbitmq-up ## the built agent for SOAK_SECONDS at a 10 s interval: overlap, RSS, /healthz, /metrics, SIGHUP, SIGUSR2, SIGTERM
 	CEILOPOLL_SOAK_SECONDS=$(SOAK_SECONDS) npx vitest run --config vitest.soak.config.ts
 
-chaos: install lab-up rabbitmq-up ## fault injection (issue 6): libvirtd SIGKILL, guest faults, 2-min broker outage, full spool disk, fuzzing; writes test/chaos/last-report.md (CHAOS_ARGS: vitest filters)
+chaos: install lab-up rabbitmq-up ceilometer-install ## fault injection (issue 6, part of make test): libvirtd SIGKILL, guest faults, 2-min broker outage, RabbitMQ SIGKILL, full spool disk, fuzzing; writes test/chaos/last-report.md (CHAOS_ARGS: vitest filters)
 	npx vitest run --config test/chaos/vitest.config.ts $(CHAOS_ARGS)
 
 ceilometer-install: ## Debian's ceilometer-agent-notification (and with it /etc/ceilometer's shipped ceilometer.conf and polling.yaml)
@@ -70,10 +71,11 @@ lab-up: ## install libvirt + QEMU with apt, start libvirtd, boot the lab guests 
 lab-down: ## destroy the lab guests and stop the daemons lab-up started
 	$(LAB)/down.sh
 
-bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publishing with confirms, the spool
+bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publishing with confirms, the spool, one agent cycle at 1000 domains
 	npx tsx bench/libvirt-stats.ts
 	npx tsx bench/publish.ts
 	npx tsx bench/spool.ts
+	npx tsx bench/cycle.ts
 
 bench-compare: install lab-up rabbitmq-up ## ceilopoll vs Debian's ceilometer-polling (Zed, apt) on the same libvirtd: wall, CPU, libvirt calls, RSS per cycle (bench/compare)
 	bash bench/compare/run.sh
