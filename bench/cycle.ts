@@ -8,7 +8,7 @@
 //               the most self time, as a share of the CPU profiled
 //
 // `npx tsx bench/cycle.ts` (make bench). Env: BENCH_DOMAINS (1000), BENCH_CYCLES (10),
-// BENCH_PROFILE=0 to skip the profile, TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
+// BENCH_PROFILE=0 to skip the profile, BENCH_GAP_MS (idle ms before each measured cycle, 0), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
 // LAB_STATE (/var/lib/libvirt/lab). Needs root, `make lab-up` (libvirtd) and RabbitMQ.
 
 import { execFileSync } from 'node:child_process';
@@ -27,6 +27,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.BENCH_DOMAINS ?? 1000);
 const K = Number(process.env.BENCH_CYCLES ?? 10);
 const PROFILE = process.env.BENCH_PROFILE !== '0';
+/** idle time before each measured cycle, as between an agent's cycles (0: back to back) */
+const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 0);
 const transportUrl = process.env.TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
 const labState = process.env.LAB_STATE ?? '/var/lib/libvirt/lab';
 
@@ -120,7 +122,10 @@ async function main(): Promise<void> {
     };
     await cycle(); // one more warm-up: the JIT has now seen the whole path
     const runs = [];
-    for (let i = 0; i < K; i++) runs.push(await cycle());
+    for (let i = 0; i < K; i++) {
+      if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
+      runs.push(await cycle());
+    }
     const mem = process.memoryUsage();
     console.log(`bench/cycle: ${N} test-driver domains, ${samples} samples/cycle (${perMeter}), ${K} cycles (medians), node ${process.version}`);
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
