@@ -133,13 +133,55 @@ async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ rec
   }
 }
 
+/** pauses before asking busy domains again, and how many times */
+const BUSY_RETRY_PAUSES_MS = [20, 80];
+
+/**
+ * Asks the domains NOWAIT skipped (busy) once or twice more, after a short pause, and takes what
+ * comes back complete. A job held for a moment (another client's query, or one of our own bulk
+ * calls that was abandoned after a stall and still walks the domains inside libvirtd) is gone by
+ * then; a domain that is really stuck is skipped again at once and stays busy.
+ */
+async function retryBusy(client: LibvirtClient, records: DomainStatsRecord[], budgetMs: number): Promise<{ records: DomainStatsRecord[]; calls: number }> {
+  let calls = 0;
+  for (const pauseMs of BUSY_RETRY_PAUSES_MS) {
+    const busy = busyIn(records);
+    if (busy.length === 0) break;
+    await new Promise((r) => setTimeout(r, pauseMs));
+    const call = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const again = client.getAllDomainStats({ doms: busy, stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT, signal: call.signal });
+    calls++;
+    const fresh = await Promise.race([
+      again.catch(() => null), // gone meanwhile, or anything else: keep what the bulk call said
+      new Promise<null>((resolve) => {
+        timer = budgetMs > 0 ? setTimeout(() => resolve(null), budgetMs) : undefined;
+      }),
+    ]);
+    clearTimeout(timer);
+    again.catch(noop);
+    call.abort();
+    if (fresh === null) break;
+    const byUuid = new Map(fresh.filter((r) => r.balloon?.rss !== undefined).map((r) => [r.domain.uuid, r]));
+    if (byUuid.size === 0) continue;
+    records = records.map((r) => byUuid.get(r.domain.uuid) ?? r);
+  }
+  return { records, calls };
+}
+
 export async function readMemoryStats(client: LibvirtClient, opts: ReadOptions = {}): Promise<CycleReading> {
-  const { records, calls: bulkCalls, stall } = await bulkStats(client, opts.stallBudgetMs ?? DEFAULT_STALL_BUDGET_MS);
+  const budgetMs = opts.stallBudgetMs ?? DEFAULT_STALL_BUDGET_MS;
+  const first = await bulkStats(client, budgetMs);
+  const { stall } = first;
+  let { records, calls: bulkCalls } = first;
   const withStall = <T extends object>(r: T): T & { stall?: BulkStall } => (stall ? { ...r, stall } : r);
   // The QEMU driver sends balloon.current and balloon.maximum for every domain, even shut off; a
   // reply without any balloon field comes from a driver that lacks the group.
   const bulk = records.length === 0 || records.some((r) => r.balloon !== undefined);
   if (bulk) {
+    const retried = await retryBusy(client, records, budgetMs);
+    records = retried.records;
+    bulkCalls += retried.calls;
     return withStall({
       bulk: true,
       calls: bulkCalls,
