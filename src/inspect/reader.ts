@@ -82,6 +82,27 @@ const busyIn = (records: readonly DomainStatsRecord[]): DomainRef[] =>
 
 const noop = (): void => undefined;
 
+/**
+ * p's value when p settles within ms, else null; p is not stopped (the caller abandons it). A
+ * rejection of p within ms rejects the result, as Promise.race does: a caller that wants a failure
+ * taken like a timeout passes `p.catch(() => null)`. ms <= 0 (or NaN) is no limit: p itself. The
+ * timer is cleared however it ends.
+ */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  if (!(ms > 0)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ records: DomainStatsRecord[]; calls: number; stall?: BulkStall }> {
   const opts = { stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT };
   const timeoutMs = client.conn.callTimeoutMs;
@@ -90,16 +111,9 @@ async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ rec
   }
   const firstCall = new AbortController();
   const first = client.getAllDomainStats({ ...opts, signal: firstCall.signal });
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), budgetMs);
-  });
-  try {
-    const records = await Promise.race([first, stalled]);
-    if (records !== null) return { records, calls: 1 };
-  } finally {
-    clearTimeout(timer);
-  }
+  // A failure within the budget is the cycle's, as without the re-issue; null: stalled.
+  const records = await within(first, budgetMs);
+  if (records !== null) return { records, calls: 1 };
   const secondCall = new AbortController();
   const second = client.getAllDomainStats({ ...opts, signal: secondCall.signal });
   const fromFirst = first.then((records) => ({ records, answeredBy: 'first' as const }));
@@ -111,14 +125,8 @@ async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ rec
       // The two calls ran side by side: a domain the first was querying at that moment (slow, not
       // stuck: a loaded host, a domain lock a destroy held) is busy for the second. Give the first
       // as long again; if it answers, nothing was stuck and its reply is the whole truth.
-      let grace: NodeJS.Timeout | undefined;
-      const late = await Promise.race([
-        fromFirst.catch(() => null),
-        new Promise<null>((resolve) => {
-          grace = setTimeout(() => resolve(null), budgetMs);
-        }),
-      ]);
-      clearTimeout(grace);
+      // A failure of the first is taken like no answer: the second's reply stands.
+      const late = await within(fromFirst.catch(() => null), budgetMs);
       if (late !== null) won = late;
     }
     return { records: won.records, calls: 2, stall: { budgetMs, answeredBy: won.answeredBy, busy: busyIn(won.records) } };
@@ -149,16 +157,11 @@ async function retryBusy(client: LibvirtClient, records: DomainStatsRecord[], bu
     if (busy.length === 0) break;
     await new Promise((r) => setTimeout(r, pauseMs));
     const call = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
     const again = client.getAllDomainStats({ doms: busy, stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT, signal: call.signal });
     calls++;
-    const fresh = await Promise.race([
-      again.catch(() => null), // gone meanwhile, or anything else: keep what the bulk call said
-      new Promise<null>((resolve) => {
-        timer = budgetMs > 0 ? setTimeout(() => resolve(null), budgetMs) : undefined;
-      }),
-    ]);
-    clearTimeout(timer);
+    // null: no answer within the budget (a budget of 0: no limit but the call's timeout), or a
+    // failure (gone meanwhile, or anything else): keep what the bulk call said
+    const fresh = await within(again.catch(() => null), budgetMs);
     again.catch(noop);
     call.abort();
     if (fresh === null) break;
