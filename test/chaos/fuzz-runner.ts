@@ -271,11 +271,14 @@ export function fuzz(target: 'libvirt' | 'xml', seed: number, cases: number, pro
   }
   const frames = seedFrames();
   const xmls = seedXml();
+  /** The target's next case, drawn from `r`. */
+  const nextCase = (r: Prng): Case => (target === 'libvirt' ? libvirtCase(r, frames) : xmlCase(r, xmls));
   const gc = (globalThis as { gc?: () => void }).gc;
-  // warm up (JIT, first-use allocations) so that the heap comparison sees growth, not start-up
+  // warm up (JIT, first-use allocations) so that the heap comparison sees growth, not start-up; each
+  // case draws from its own Prng, so the seed's cases below are the same with or without it
   for (let i = 0; i < 2000; i++) {
     try {
-      (target === 'libvirt' ? libvirtCase(new Prng(i), frames) : xmlCase(new Prng(i), xmls)).run();
+      nextCase(new Prng(i)).run();
     } catch {
       // counted in the real loop
     }
@@ -285,7 +288,7 @@ export function fuzz(target: 'libvirt' | 'xml', seed: number, cases: number, pro
   const s: FuzzSummary = { target, seed, cases: 0, kinds: {}, outcomes: {}, failures: [], seconds: 0, casesPerSec: 0, maxCaseMs: 0, maxCase: -1, heapBeforeMB: mb(heapBefore), heapAfterMB: 0, maxRssMB: 0, gc: gc !== undefined };
   const t0 = performance.now();
   for (let i = 0; i < cases; i++) {
-    const c = target === 'libvirt' ? libvirtCase(rng, frames) : xmlCase(rng, xmls);
+    const c = nextCase(rng);
     const start = performance.now();
     let outcome: string;
     try {

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { inspectMemory } from '../../src/inspect/memory.js';
-import { BulkStallLog, readMemoryStats, stallBudgetFor, type BulkStall, type StallLogInput } from '../../src/inspect/reader.js';
+import { BulkStallLog, readMemoryStats, stallBudgetFor, type BulkStall, type CycleReading, type StallLogInput } from '../../src/inspect/reader.js';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { type CallOutcome } from '../../src/libvirt/connection.js';
 import { CallAbandonedError, CallTimeoutError } from '../../src/libvirt/errors.js';
@@ -80,6 +80,23 @@ function holdBulkCalls(): Array<(payload: Buffer) => void> {
   return held;
 }
 
+/**
+ * Every bulk call held, a read with this stall budget started on a new client, and waited for until
+ * its re-issued call is in: `held[0]` answers the first call, `held[1]` the second. t0: when the
+ * read started.
+ */
+async function stalledRead(stallBudgetMs: number): Promise<{ c: LibvirtClient; held: Array<(payload: Buffer) => void>; reading: Promise<CycleReading>; t0: number }> {
+  const held = holdBulkCalls();
+  const c = await connect();
+  const t0 = Date.now();
+  const reading = readMemoryStats(c, { stallBudgetMs });
+  await until(() => held.length === 2);
+  return { c, held, reading, t0 };
+}
+
+/** Waits until the connection has dropped a reply that came after its call was abandoned or timed out. */
+const lateReplyDropped = (c: LibvirtClient): Promise<void> => until(() => c.conn.lateReplies === 1);
+
 describe('Connection: abandoned calls and late replies', () => {
   it('drops a reply that comes after its call was abandoned; the connection keeps working', async () => {
     const calls: Array<[number, CallOutcome]> = [];
@@ -100,7 +117,7 @@ describe('Connection: abandoned calls and late replies', () => {
     expect((err as Error).message).toMatch(/^CONNECT_GET_HOSTNAME: abandoned by the caller after \d+ ms; a late reply will be dropped$/);
     expect(c.conn.inFlight).toBe(0);
     held[0]!(); // the late reply
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     expect(c.closed).toBe(false);
     expect(await c.libVersion()).toBe(9000000);
     expect(calls).toContainEqual([Proc.CONNECT_GET_HOSTNAME, 'timeout']);
@@ -119,7 +136,7 @@ describe('Connection: abandoned calls and late replies', () => {
     await expect(c.hostname()).rejects.toBeInstanceOf(CallTimeoutError);
     expect(c.conn.inFlight).toBe(0);
     held[0]!();
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     expect(c.closed).toBe(false);
     expect(await c.libVersion()).toBe(9000000);
     await c.close();
@@ -144,11 +161,7 @@ const decodeVersion = (b: Buffer): bigint => b.readBigUInt64BE(0);
 
 describe('readMemoryStats: a stalled bulk call', () => {
   it('re-issues the call after the stall budget and uses the second reply: the stuck domain is busy', async () => {
-    const held = holdBulkCalls();
-    const c = await connect();
-    const t0 = Date.now();
-    const reading = readMemoryStats(c, { stallBudgetMs: 100 });
-    await until(() => held.length === 2);
+    const { c, held, reading, t0 } = await stalledRead(100);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(95);
     held[1]!(skippedReply());
     const r = await reading;
@@ -169,7 +182,7 @@ describe('readMemoryStats: a stalled bulk call', () => {
     expect(c.conn.inFlight).toBe(0); // the first call was abandoned
     // the stuck call answers at last (the QEMU got SIGCONT): dropped quietly
     held[0]!(fullReply());
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     expect(c.closed).toBe(false);
     await c.close();
   });
@@ -193,35 +206,28 @@ describe('readMemoryStats: a stalled bulk call', () => {
     const w = new XdrWriter().uint(0).int(StatsGroup.STATE | StatsGroup.BALLOON).uint(GetAllStatsFlags.NOWAIT).toBuffer();
     expect(args[0]).toEqual(w);
     held[0]!();
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     await c.close();
   });
 
   it('uses the first reply when it comes after the budget but before the second', async () => {
-    const held = holdBulkCalls();
-    const c = await connect();
-    const reading = readMemoryStats(c, { stallBudgetMs: 50 });
-    await until(() => held.length === 2);
+    const { c, held, reading } = await stalledRead(50);
     held[0]!(fullReply());
     const r = await reading;
     expect(r.calls).toBe(2);
     expect(r.stall).toEqual({ budgetMs: 50, answeredBy: 'first', busy: [] });
     expect(r.readings[0]!.stats).toMatchObject({ rss: 300000 });
     held[1]!(fullReply());
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     expect(c.closed).toBe(false);
     await c.close();
   });
 
   it('waits for the first call when the second finds a domain busy, and uses it if it comes in time', async () => {
     // the two calls ran side by side: the second met the domain the first was still querying
-    const held = holdBulkCalls();
-    const c = await connect();
-    const t0 = Date.now();
-    const reading = readMemoryStats(c, { stallBudgetMs: 100 });
-    await until(() => held.length === 2);
+    const { c, held, reading, t0 } = await stalledRead(100);
     held[1]!(skippedReply());
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     held[0]!(fullReply());
     const r = await reading;
     expect(Date.now() - t0).toBeLessThan(190); // did not sit out the whole grace
@@ -290,16 +296,13 @@ describe('readMemoryStats: a stalled bulk call', () => {
   });
 
   it('keeps the per-domain path for a driver without the balloon group, the re-issue counted', async () => {
-    const held = holdBulkCalls();
     const memCalls: Header[] = [];
     daemon.on(Proc.DOMAIN_MEMORY_STATS, ({ header }) => {
       memCalls.push(header);
       const w = new XdrWriter().uint(2).int(5).uhyper(1000000n).int(6).uhyper(1048576n);
       return w.toBuffer();
     });
-    const c = await connect();
-    const reading = readMemoryStats(c, { stallBudgetMs: 50 });
-    await until(() => held.length === 2);
+    const { c, held, reading } = await stalledRead(50);
     held[1]!(statsReply([{ dom: stuck, state: 1, balloon: false }, { dom: fine, state: 1, balloon: false }, { dom: off, state: 5, balloon: false }]));
     const r = await reading;
     expect(r.bulk).toBe(false);
@@ -312,7 +315,7 @@ describe('readMemoryStats: a stalled bulk call', () => {
       [off.name, false, null],
     ]);
     held[0]!(fullReply());
-    await until(() => c.conn.lateReplies === 1);
+    await lateReplyDropped(c);
     await c.close();
   });
 });
