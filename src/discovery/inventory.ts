@@ -16,20 +16,27 @@ import type { Instance } from './instance.js';
 import type { NovaInstanceMetadata } from './nova-metadata.js';
 
 /** An instance from its domain XML facts and Nova metadata; flavorId already resolved. */
+/**
+ * A string of its own. The XML parser's values are V8 slices of the whole domain XML, so keeping one
+ * (a name, an id) keeps that XML alive, a few KB per instance for as long as the instance lives: 6 MB
+ * at 5000 domains. Concatenating makes a new flat string; the slice of it holds only that.
+ */
+const own = <T extends string | null>(s: T): T => (s === null || s.length < 13 ? s : (` ${s}`.slice(1) as T));
+
 export function toInstance(uuid: string, facts: DomainFacts, m: NovaInstanceMetadata, flavorId: string): Instance {
   const f = m.flavor;
   return {
-    uuid,
-    domainName: facts.name,
-    displayName: m.displayName,
-    flavor: { id: flavorId, name: f.name, vcpus: f.vcpus, ram: f.ram, disk: f.disk, ephemeral: f.ephemeral, swap: f.swap },
-    userId: m.userId,
-    userName: m.userName,
-    projectId: m.projectId,
-    projectName: m.projectName,
-    imageId: m.imageId,
-    osType: facts.osType,
-    arch: facts.arch,
+    uuid: own(uuid),
+    domainName: own(facts.name),
+    displayName: own(m.displayName),
+    flavor: { id: own(flavorId), name: own(f.name), vcpus: f.vcpus, ram: f.ram, disk: f.disk, ephemeral: f.ephemeral, swap: f.swap },
+    userId: own(m.userId),
+    userName: own(m.userName),
+    projectId: own(m.projectId),
+    projectName: own(m.projectName),
+    imageId: own(m.imageId),
+    osType: own(facts.osType),
+    arch: own(facts.arch),
     balloon: facts.balloon,
   };
 }
