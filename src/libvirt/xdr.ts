@@ -110,26 +110,38 @@ export class XdrReader {
   }
 }
 
+/** Writes into one growing buffer: a call's arguments are a few words, not a buffer per item. */
 export class XdrWriter {
-  private chunks: Buffer[] = [];
-  private size = 0;
+  private buf = Buffer.allocUnsafe(64);
+  private at = 0;
 
-  private push(b: Buffer): this {
-    this.chunks.push(b);
-    this.size += b.length;
-    return this;
+  /** makes room for n more bytes */
+  private room(n: number): Buffer {
+    if (this.at + n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + n));
+      this.buf.copy(bigger, 0, 0, this.at);
+      this.buf = bigger;
+    }
+    return this.buf;
+  }
+
+  /** zero bytes up to the next multiple of 4 */
+  private pad(n: number): void {
+    const p = pad4(n);
+    if (p > 0) {
+      this.room(p).fill(0, this.at, this.at + p);
+      this.at += p;
+    }
   }
 
   int(v: number): this {
-    const b = Buffer.allocUnsafe(4);
-    b.writeInt32BE(v);
-    return this.push(b);
+    this.at = this.room(4).writeInt32BE(v, this.at);
+    return this;
   }
 
   uint(v: number): this {
-    const b = Buffer.allocUnsafe(4);
-    b.writeUInt32BE(v >>> 0);
-    return this.push(b);
+    this.at = this.room(4).writeUInt32BE(v >>> 0, this.at);
+    return this;
   }
 
   bool(v: boolean): this {
@@ -137,35 +149,35 @@ export class XdrWriter {
   }
 
   hyper(v: bigint): this {
-    const b = Buffer.allocUnsafe(8);
-    b.writeBigInt64BE(v);
-    return this.push(b);
+    this.at = this.room(8).writeBigInt64BE(v, this.at);
+    return this;
   }
 
   uhyper(v: bigint): this {
-    const b = Buffer.allocUnsafe(8);
-    b.writeBigUInt64BE(v);
-    return this.push(b);
+    this.at = this.room(8).writeBigUInt64BE(v, this.at);
+    return this;
   }
 
   double(v: number): this {
-    const b = Buffer.allocUnsafe(8);
-    b.writeDoubleBE(v);
-    return this.push(b);
+    this.at = this.room(8).writeDoubleBE(v, this.at);
+    return this;
   }
 
   string(s: string, max = REMOTE_STRING_MAX): this {
-    const body = Buffer.from(s, 'utf8');
-    if (body.length > max) throw new RangeError(`string of ${body.length} bytes exceeds the XDR maximum ${max}`);
-    this.uint(body.length);
-    this.push(body);
-    return this.push(Buffer.alloc(pad4(body.length)));
+    const len = Buffer.byteLength(s, 'utf8');
+    if (len > max) throw new RangeError(`string of ${len} bytes exceeds the XDR maximum ${max}`);
+    this.uint(len);
+    this.at += this.room(len).write(s, this.at, 'utf8');
+    this.pad(len);
+    return this;
   }
 
   fixedOpaque(b: Buffer, n: number): this {
     if (b.length !== n) throw new RangeError(`fixed opaque needs exactly ${n} bytes, got ${b.length}`);
-    this.push(b);
-    return this.push(Buffer.alloc(pad4(n)));
+    this.room(n).set(b, this.at);
+    this.at += n;
+    this.pad(n);
+    return this;
   }
 
   optional<T>(v: T | null | undefined, write: (w: XdrWriter, v: T) => void): this {
@@ -182,8 +194,9 @@ export class XdrWriter {
     return this;
   }
 
+  /** What was written: a view of the writer's buffer, which later writes do not change. */
   toBuffer(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    return this.buf.subarray(0, this.at);
   }
 }
 

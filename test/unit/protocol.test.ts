@@ -55,6 +55,16 @@ describe('procedure arguments', () => {
     expect(uuidFromBytes(uuidToBytes(dom.uuid))).toBe(dom.uuid);
     expect(() => uuidToBytes('not-a-uuid')).toThrow(/not a uuid/);
   });
+
+  it('reads a uuid as 32 hex digits in any case, dashes anywhere, and nothing else', () => {
+    const bytes = '00112233445566778899aabbccddeeff';
+    for (const ok of ['00112233-4455-6677-8899-aabbccddeeff', '00112233445566778899AABBCCDDEEFF', '-0011-2233445566778899aAbBcCdDeEfF--']) {
+      expect(uuidToBytes(ok).toString('hex')).toBe(bytes);
+    }
+    for (const bad of ['', '-'.repeat(36), '00112233-4455-6677-8899-aabbccddeef', '00112233-4455-6677-8899-aabbccddeeff0', '00112233-4455-6677-8899-aabbccddeefg', '00112233 4455-6677-8899-aabbccddeeff', '00112233-4455-6677-8899-aabbccddee\u00ff']) {
+      expect(() => uuidToBytes(bad), bad).toThrow(/not a uuid/);
+    }
+  });
 });
 
 describe('replies', () => {
