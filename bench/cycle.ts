@@ -8,7 +8,7 @@
 //               the most self time, as a share of the CPU profiled
 //
 // `npx tsx bench/cycle.ts` (make bench). Env: BENCH_DOMAINS (1000), BENCH_CYCLES (10),
-// BENCH_PROFILE=0 to skip the profile, BENCH_GAP_MS (idle ms before each measured cycle, 0), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
+// BENCH_PROFILE=0 to skip the profile, BENCH_ALLOC=1 for an allocation profile, BENCH_HEAPSNAP=<file> for a heap snapshot after the measured cycles, BENCH_GAP_MS (idle ms before each measured cycle, 0), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
 // LAB_STATE (/var/lib/libvirt/lab). Needs root, `make lab-up` (libvirtd) and RabbitMQ.
 
 import { execFileSync } from 'node:child_process';
@@ -27,6 +27,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.BENCH_DOMAINS ?? 1000);
 const K = Number(process.env.BENCH_CYCLES ?? 10);
 const PROFILE = process.env.BENCH_PROFILE !== '0';
+/** BENCH_ALLOC=1: a sampled allocation profile of K more cycles (who makes the garbage) */
+const ALLOC = process.env.BENCH_ALLOC === '1';
 /** idle time before each measured cycle, as between an agent's cycles (0: back to back) */
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 0);
 const transportUrl = process.env.TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
@@ -83,6 +85,26 @@ function topSelf(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas:
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${(us / 1000 / K).toFixed(2).padStart(8)} ms/cycle ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
 
+interface AllocNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: AllocNode[] }
+
+function topAllocators(profile: { head: AllocNode }, n: number): string[] {
+  const self = new Map<string, number>();
+  let total = 0;
+  const walk = (node: AllocNode, caller: string): void => {
+    const f = node.callFrame;
+    const here = f.url ? `${f.functionName || '(anonymous)'} ${f.url.startsWith('file:') ? path.relative(path.resolve(here0, '..'), fileURLToPath(f.url)) : f.url}:${f.lineNumber + 1}` : '';
+    const key = here || `${f.functionName || '(native)'} < ${caller}`;
+    if (node.selfSize > 0) {
+      self.set(key, (self.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const c of node.children) walk(c, here || caller);
+  };
+  const here0 = here;
+  walk(profile.head, '');
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, bytes]) => `${(bytes / 2 ** 20 / K).toFixed(2).padStart(7)} MiB/cycle ${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${k}`);
+}
+
 async function main(): Promise<void> {
   const nodeFile = path.join(labState, `bench-cycle-node-${N}.xml`);
   writeFileSync(nodeFile, execFileSync(path.join(here, '../test/lab/testdrv/gen-node.sh'), [String(N)], { maxBuffer: 512 * 1024 * 1024 }));
@@ -133,6 +155,7 @@ async function main(): Promise<void> {
     console.log(`  delivery  wall ${f1(median(runs.map((r) => r.deliveryWall)))} ms, CPU ${f1(median(runs.map((r) => r.deliveryCpu)))} ms`);
     const spaces = v8.getHeapSpaceStatistics().filter((sp) => sp.space_size > 2 ** 20).map((sp) => `${sp.space_name.replace(/_space$/, '')} ${f1(sp.space_used_size / 2 ** 20)}/${f1(sp.space_size / 2 ** 20)}`).join(', ');
     console.log(`  memory    RSS ${f1(mem.rss / 2 ** 20)} MiB, heap used ${f1(mem.heapUsed / 2 ** 20)} of ${f1(mem.heapTotal / 2 ** 20)} MiB (${spaces}), external ${f1(mem.external / 2 ** 20)} MiB (array buffers ${f1(mem.arrayBuffers / 2 ** 20)})`);
+    if (process.env.BENCH_HEAPSNAP) console.log(`  heap      snapshot in ${v8.writeHeapSnapshot(process.env.BENCH_HEAPSNAP)}`);
     if (process.env.BENCH_SMAPS === '1') {
       // where the RSS is: the largest mappings (anonymous ones are V8's heap, malloc's arenas, ...)
       const maps: Array<{ name: string; rss: number }> = [];
@@ -146,13 +169,28 @@ async function main(): Promise<void> {
       for (const m of maps) byName.set(m.name, (byName.get(m.name) ?? 0) + m.rss);
       console.log(`  smaps     ${[...byName].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, kb]) => `${path.basename(n)} ${f1(kb / 1024)}`).join(', ')} (MiB)`);
     }
+    if (ALLOC) {
+      // which functions allocate what a cycle leaves to the garbage collector (sampled, 8 KiB apart)
+      const session = new Session();
+      session.connect();
+      await session.post('HeapProfiler.enable');
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      for (let i = 0; i < K; i++) await cycle();
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      session.disconnect();
+      console.log(`  allocated per cycle (cycle + delivery, ${K} cycles, sampled), by function:`);
+      for (const line of topAllocators(profile, 20)) console.log(`    ${line}`);
+    }
     if (PROFILE) {
       const session = new Session();
       session.connect();
       await session.post('Profiler.enable');
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
-      for (let i = 0; i < K; i++) await cycle();
+      for (let i = 0; i < K; i++) {
+        if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
+        await cycle();
+      }
       const { profile } = await session.post('Profiler.stop');
       session.disconnect();
       console.log(`  profile   self time per cycle (cycle + delivery, ${K} cycles, idle excluded):`);
