@@ -119,13 +119,21 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
             ['undefined', doms[2]!, () => virsh(['undefine', doms[2]!.name])],
             ['QEMU SIGKILLed', doms[3]!, () => Promise.resolve(process.kill(qemuPid(doms[3]!), 'SIGKILL'))],
           ];
-          for (const [, , act] of faults) {
+          // per fault: how long its action took, and the cycles from it to the next fault
+          const perFault: Array<{ what: string; actionMs: number; durations: number[]; skipped: number }> = [];
+          for (const [what, , act] of faults) {
+            const done0 = w.done.length;
+            const skipped0 = w.agent.taskStats!.skipped;
             let p: Promise<unknown> = Promise.resolve();
+            let t0 = 0;
             await w.atNextCycle(() => {
+              t0 = performance.now();
               p = act();
             });
             await p;
+            const actionMs = Math.round(performance.now() - t0);
             await sleep(2500);
+            perFault.push({ what, actionMs, durations: w.done.slice(done0).map((d) => d.durationMs), skipped: w.agent.taskStats!.skipped - skipped0 });
           }
           await sleep(3000);
           const window = w.cycles.slice(from);
@@ -135,13 +143,18 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
           const durations = windowDone.map((d) => d.durationMs);
           obs.note(`${window.length} cycles during the faults: ${short.length} without every stats lab guest's memory.usage, ${windowDone.filter((d) => d.outcome === 'failed').length} failed, ${w.agent.taskStats!.skipped} ticks skipped, cycle time max ${Math.max(...durations)} ms`);
           obs.note(`afterwards: ${faults.map(([what, d]) => `${what} -> ${outcomeOf(last, d.uuid)}`).join('; ')}`);
+          obs.note(`by fault (its action's time; the cycles until the next fault, ms): ${perFault.map((f) => `${f.what}: action ${f.actionMs} ms, cycles ${f.durations.join('/')}${f.skipped ? `, ${f.skipped} tick(s) skipped` : ''}`).join('; ')}`);
+          const lateBy = perFault.filter((f) => f.skipped > 0 || f.durations.some((ms) => ms >= 1000)).map((f) => `${f.what} (${Math.max(...f.durations)} ms; its action took ${f.actionMs} ms)`);
           expect(window.length).toBeGreaterThanOrEqual(10);
           expect(short).toEqual([]);
           expect(windowDone.filter((d) => d.outcome === 'failed')).toEqual([]);
-          // 2026-11-26 run: one cycle took 2043 ms and 3 ticks were skipped (NOWAIT skips a held job, not
-          // the domain lock a destroy or a dying QEMU holds): late, but every cycle had the lab's samples
+          // Late, though every cycle has the lab's samples. Isolated on 2026-11-27 (the per-fault note):
+          // `virsh destroy` took 2085 ms and a cycle during it 1116 ms; after the QEMU SIGKILL one cycle
+          // took 2156 ms; pause and undefine were on time. libvirtd holds the domain's lock while QEMU
+          // dies or is cleaned up after, and the bulk call waits for that lock: NOWAIT skips a held job,
+          // not a held lock, and the re-issued call waits for the same lock.
           if (w.agent.taskStats!.skipped > 0 || Math.max(...durations) >= 1000) {
-            obs.gap(`a cycle was late: max ${Math.max(...durations)} ms at a 1 s interval, ${w.agent.taskStats!.skipped} tick(s) skipped`);
+            obs.gap(`a cycle was late: max ${Math.max(...durations)} ms at a 1 s interval, ${w.agent.taskStats!.skipped} tick(s) skipped; late after: ${lateBy.join(', ') || 'none of the faults (between them)'}`);
           }
         } finally {
           await w.stop();
