@@ -15,7 +15,6 @@ import type { FlavorIdResolver } from './flavor-lookup.js';
 import type { Instance } from './instance.js';
 import type { NovaInstanceMetadata } from './nova-metadata.js';
 
-/** An instance from its domain XML facts and Nova metadata; flavorId already resolved. */
 /**
  * A string of its own. The XML parser's values are V8 slices of the whole domain XML, so keeping one
  * (a name, an id) keeps that XML alive, a few KB per instance for as long as the instance lives: 6 MB
@@ -23,6 +22,7 @@ import type { NovaInstanceMetadata } from './nova-metadata.js';
  */
 const own = <T extends string | null>(s: T): T => (s === null || s.length < 13 ? s : (` ${s}`.slice(1) as T));
 
+/** An instance from its domain XML facts and Nova metadata; flavorId already resolved. */
 export function toInstance(uuid: string, facts: DomainFacts, m: NovaInstanceMetadata, flavorId: string): Instance {
   const f = m.flavor;
   return {

@@ -103,19 +103,21 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   }
 }
 
+/** What every stats call of a cycle asks for: state and balloon, skipping a domain whose job is held. */
+const STATS = { stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT };
+
 async function bulkStats(client: LibvirtClient, budgetMs: number): Promise<{ records: DomainStatsRecord[]; calls: number; stall?: BulkStall }> {
-  const opts = { stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT };
   const timeoutMs = client.conn.callTimeoutMs;
   if (!(budgetMs > 0) || (timeoutMs > 0 && budgetMs >= timeoutMs)) {
-    return { records: await client.getAllDomainStats(opts), calls: 1 };
+    return { records: await client.getAllDomainStats(STATS), calls: 1 };
   }
   const firstCall = new AbortController();
-  const first = client.getAllDomainStats({ ...opts, signal: firstCall.signal });
+  const first = client.getAllDomainStats({ ...STATS, signal: firstCall.signal });
   // A failure within the budget is the cycle's, as without the re-issue; null: stalled.
   const records = await within(first, budgetMs);
   if (records !== null) return { records, calls: 1 };
   const secondCall = new AbortController();
-  const second = client.getAllDomainStats({ ...opts, signal: secondCall.signal });
+  const second = client.getAllDomainStats({ ...STATS, signal: secondCall.signal });
   const fromFirst = first.then((records) => ({ records, answeredBy: 'first' as const }));
   try {
     // The first to settle wins, a failure included: when both stall, that is the first call's
@@ -157,7 +159,7 @@ async function retryBusy(client: LibvirtClient, records: DomainStatsRecord[], bu
     if (busy.length === 0) break;
     await new Promise((r) => setTimeout(r, pauseMs));
     const call = new AbortController();
-    const again = client.getAllDomainStats({ doms: busy, stats: StatsGroup.STATE | StatsGroup.BALLOON, flags: GetAllStatsFlags.NOWAIT, signal: call.signal });
+    const again = client.getAllDomainStats({ ...STATS, doms: busy, signal: call.signal });
     calls++;
     // null: no answer within the budget (a budget of 0: no limit but the call's timeout), or a
     // failure (gone meanwhile, or anything else): keep what the bulk call said
