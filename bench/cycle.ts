@@ -92,15 +92,14 @@ function topAllocators(profile: { head: AllocNode }, n: number): string[] {
   let total = 0;
   const walk = (node: AllocNode, caller: string): void => {
     const f = node.callFrame;
-    const here = f.url ? `${f.functionName || '(anonymous)'} ${f.url.startsWith('file:') ? path.relative(path.resolve(here0, '..'), fileURLToPath(f.url)) : f.url}:${f.lineNumber + 1}` : '';
-    const key = here || `${f.functionName || '(native)'} < ${caller}`;
+    const site = f.url ? `${f.functionName || '(anonymous)'} ${f.url.startsWith('file:') ? path.relative(path.resolve(here, '..'), fileURLToPath(f.url)) : f.url}:${f.lineNumber + 1}` : '';
+    const key = site || `${f.functionName || '(native)'} < ${caller}`;
     if (node.selfSize > 0) {
       self.set(key, (self.get(key) ?? 0) + node.selfSize);
       total += node.selfSize;
     }
-    for (const c of node.children) walk(c, here || caller);
+    for (const c of node.children) walk(c, site || caller);
   };
-  const here0 = here;
   walk(profile.head, '');
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, bytes]) => `${(bytes / 2 ** 20 / K).toFixed(2).padStart(7)} MiB/cycle ${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
@@ -144,8 +143,10 @@ async function main(): Promise<void> {
     };
     await cycle(); // one more warm-up: the JIT has now seen the whole path
     const runs = [];
+    /** the idle time an agent has between its cycles, when BENCH_GAP_MS asks for it */
+    const idle = (): Promise<unknown> | undefined => (GAP_MS > 0 ? new Promise((r) => setTimeout(r, GAP_MS)) : undefined);
     for (let i = 0; i < K; i++) {
-      if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
+      await idle();
       runs.push(await cycle());
     }
     const mem = process.memoryUsage();
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
       for (let i = 0; i < K; i++) {
-        if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
+        await idle();
         await cycle();
       }
       const { profile } = await session.post('Profiler.stop');
