@@ -4,12 +4,13 @@
 // stored, counted against what ceilopoll produced.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { readAccepted } from '../e2e/accepted.js';
 import { notificationAgent } from '../e2e/harness.js';
-import type { PrivateRabbit } from '../support/private-rabbit.js';
+import { PrivateRabbit } from '../support/private-rabbit.js';
 
 /** Set by test/chaos/vitest.config.ts (`make chaos`); without it every scenario is skipped. */
 export const CHAOS = process.env.CEILOPOLL_CHAOS === '1';
@@ -97,9 +98,15 @@ export class OracleAgent {
     return readAccepted(path.join(this.dir, 'accepted.jsonl')).map((a) => a.id);
   }
 
-  /** Messages it dropped as duplicates by their `_unique_id` (oslo's DuplicateMessageError, logged). */
-  duplicateDrops(): number {
-    return (readFileSync(path.join(this.dir, 'agent.log'), 'utf8').match(/DuplicateMessageError: Found duplicate message/g) ?? []).length;
+  /**
+   * The `_unique_id`s of the messages it dropped as duplicates, one per drop, in order. oslo logs each
+   * drop as an ERROR "ignoring duplicate message ...: ...DuplicateMessageError: Found duplicate
+   * message(<id>)" followed by the traceback, whose last line repeats the exception: only the first
+   * line is counted.
+   */
+  duplicatesDropped(): string[] {
+    const log = readFileSync(path.join(this.dir, 'agent.log'), 'utf8');
+    return [...log.matchAll(/ignoring duplicate message .*?DuplicateMessageError: Found duplicate message\(([0-9a-f]+)\)/g)].map((m) => m[1]!);
   }
 
   /** Stops it (the broker is started again first if it is down: the script purges the queue). Never throws. */
@@ -108,6 +115,44 @@ export class OracleAgent {
     this.up = false;
     if (!this.rabbit.isRunning()) await this.rabbit.startAgain().catch(() => undefined);
     await notificationAgent('stop', this.dir, { TRANSPORT_URL: this.transportUrl }).catch(() => undefined);
+  }
+}
+
+/**
+ * What each broker scenario runs on: a private RabbitMQ node (never the machine's), a temporary
+ * directory, and the real notification agent consuming from that node (its files in `dir`/oracle).
+ */
+export class OracleBroker {
+  private constructor(
+    readonly rabbit: PrivateRabbit,
+    readonly dir: string,
+    readonly oracle: OracleAgent,
+  ) {}
+
+  /** `prefix` names the temporary directory (os.tmpdir()/<prefix>XXXXXX). */
+  static async start(prefix: string): Promise<OracleBroker> {
+    const rabbit = await PrivateRabbit.start();
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    try {
+      return new OracleBroker(rabbit, dir, await OracleAgent.start(rabbit, path.join(dir, 'oracle')));
+    } catch (e) {
+      await rabbit.destroy();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** The transport_url of the private node (or of whatever listens on `port` in front of it), with short retry pauses. */
+  transportUrl(port = this.rabbit.port): string {
+    return `rabbit://guest:guest@127.0.0.1:${port}/?rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2`;
+  }
+
+  /** Stops the agent, removes the node and the directory (kept when CEILOPOLL_CHAOS_KEEP=1, for a post-mortem). Never throws. */
+  async close(): Promise<void> {
+    await this.oracle.stop();
+    await this.rabbit.destroy().catch(() => undefined);
+    if (process.env.CEILOPOLL_CHAOS_KEEP === '1') console.error(`kept ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
