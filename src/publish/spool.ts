@@ -554,6 +554,9 @@ function defaultReserveBytes(dir: string): number {
   }
 }
 
+/** SQLite's page cache for the spool, KiB (see openDatabase) */
+const PAGE_CACHE_KIB = 2048;
+
 /** The file held something SQLite calls corrupt, or not a database at all. */
 class CorruptSpoolError extends Error {
   override name = 'CorruptSpoolError';
@@ -568,6 +571,11 @@ function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL', reserveBytes
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal`);
     db.pragma(`synchronous = ${synchronous}`);
+    // better-sqlite3 builds SQLite with a 16 MiB page cache per connection. The spool appends at the
+    // tail and reads and deletes at the head, so a large cache only keeps pages it will not read
+    // again: at 5000 domains (about 25 MB through the spool a cycle) it filled to 16 MiB of malloc
+    // heap. 2 MiB: the heap 14-16 MiB smaller in bench/cycle.ts, the cycle's CPU the same.
+    db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     if (reserveBytes > 0) {
       const pageSize = db.pragma('page_size', { simple: true }) as number;
       db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(reserveBytes / 2 / pageSize))}`);
