@@ -30,15 +30,15 @@ import { CHAOS, OracleBroker, allStored, compareStored, parseProducedLine, type 
 const DOWN_MS = Number(process.env.CEILOPOLL_CHAOS_KILL_DOWN_S ?? 30) * 1000;
 const INTERVAL_S = 3;
 
-let bench: OracleBroker | undefined;
+let broker: OracleBroker | undefined;
 
 describe.skipIf(!CHAOS)('RabbitMQ SIGKILLed while ceilopoll publishes', () => {
   beforeAll(async () => {
-    bench = await OracleBroker.start('ceilopoll-chaos-kill-');
+    broker = await OracleBroker.start('ceilopoll-chaos-kill-');
   }, 300_000);
 
   afterAll(async () => {
-    await bench?.close();
+    await broker?.close();
   }, 120_000);
 
   it('loses no sample: produced = stored by the real notification agent; the in-flight ones sent again', { timeout: 600_000 }, async () => {
@@ -46,13 +46,13 @@ describe.skipIf(!CHAOS)('RabbitMQ SIGKILLed while ceilopoll publishes', () => {
       `RabbitMQ (private node) SIGKILLed (beam.smp and children, kill -9) while ceilopoll (Agent in-process, ${INTERVAL_S} s interval, debug log) has a cycle's notifications in flight; down ${DOWN_MS / 1000} s; started again on the same data dir`,
       'zero samples lost (every produced sample id stored by ceilometer-agent-notification), none stored twice; duplicates only from replay, dropped by _unique_id; ceilopoll stays up and reconnects by itself; the notifications in flight at the kill are sent again from the spool',
       async (obs) => {
-        const { rabbit: r, oracle: o, dir } = bench!;
+        const { rabbit: r, oracle: o, dir } = broker!;
         const produced: ProducedLine[] = [];
         const unhandled: unknown[] = [];
         const onUnhandled = (e: unknown): void => void unhandled.push(e);
         process.on('unhandledRejection', onUnhandled);
         const agent = new Agent(testAgentOptions({
-          transportUrl: bench!.transportUrl(),
+          transportUrl: broker!.transportUrl(),
           spoolPath: path.join(dir, 'spool.sqlite'),
           intervalSeconds: INTERVAL_S,
           log: createLogger('chaos', {

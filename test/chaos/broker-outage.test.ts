@@ -21,17 +21,17 @@ import { CHAOS, CeilopollProcess, OracleBroker, allStored, compareStored } from 
 const OUTAGE_MS = Number(process.env.CEILOPOLL_CHAOS_OUTAGE_S ?? 120) * 1000;
 const INTERVAL_S = 3;
 
-let bench: OracleBroker | undefined;
+let broker: OracleBroker | undefined;
 const procs: CeilopollProcess[] = [];
 
 describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed during the outage', () => {
   beforeAll(async () => {
-    bench = await OracleBroker.start('ceilopoll-chaos-outage-');
+    broker = await OracleBroker.start('ceilopoll-chaos-outage-');
   }, 300_000);
 
   afterAll(async () => {
     for (const p of procs) await p.kill('SIGKILL');
-    await bench?.close();
+    await broker?.close();
   }, 120_000);
 
   it('loses no sample: produced = stored by the real notification agent', { timeout: 600_000 }, async () => {
@@ -39,14 +39,14 @@ describe.skipIf(!CHAOS)('RabbitMQ stopped for 2 minutes, ceilopoll SIGKILLed dur
       `RabbitMQ stopped for ${OUTAGE_MS / 1000} s; ceilopoll (child process, ${INTERVAL_S} s interval) SIGKILLed mid-outage and started again on the same spool; broker started`,
       'zero samples lost (every produced sample id stored by ceilometer-agent-notification), none stored twice; duplicates only from replay, dropped by _unique_id; ceilopoll keeps polling during the outage',
       async (obs) => {
-        const { rabbit: r, oracle: o, dir } = bench!;
+        const { rabbit: r, oracle: o, dir } = broker!;
         const conf = path.join(dir, 'ceilometer.conf');
         writeFileSync(path.join(dir, 'polling.yaml'), 'sources:\n  - name: memory\n    interval: 300\n    meters: ["memory*"]\n');
         writeFileSync(conf, [
           '[DEFAULT]',
           'debug = true',
           'host = compute-1',
-          `transport_url = ${bench!.transportUrl()}`,
+          `transport_url = ${broker!.transportUrl()}`,
           '[ceilopoll]',
           'http_listen = off',
           `spool_path = ${path.join(dir, 'spool.sqlite')}`,

@@ -24,18 +24,18 @@ import { CHAOS, OracleBroker, allStored, compareStored, parseProducedLine, type 
 
 const INTERVAL_S = 3;
 
-let bench: OracleBroker | undefined;
+let broker: OracleBroker | undefined;
 let relay: TcpRelay | undefined;
 
 describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () => {
   beforeAll(async () => {
-    bench = await OracleBroker.start('ceilopoll-chaos-confirms-');
-    relay = await TcpRelay.start(bench.rabbit.port);
+    broker = await OracleBroker.start('ceilopoll-chaos-confirms-');
+    relay = await TcpRelay.start(broker.rabbit.port);
   }, 300_000);
 
   afterAll(async () => {
     await relay?.close();
-    await bench?.close();
+    await broker?.close();
   }, 120_000);
 
   it('sends the unconfirmed notifications again; the notification agent drops exactly those by _unique_id', { timeout: 300_000 }, async () => {
@@ -43,14 +43,14 @@ describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () =
       `a TCP relay between ceilopoll (Agent in-process, ${INTERVAL_S} s interval) and RabbitMQ (private node) holds back everything the broker sends from the moment a cycle's notifications go out, so their publisher confirms never arrive; once the notification agent has stored those notifications' samples, the relay cuts the connection`,
       'the unconfirmed notifications stay in the spool and are sent again after the reconnect; the notification agent drops exactly those duplicates by _unique_id: no sample lost, none stored twice; ceilopoll reconnects by itself',
       async (obs) => {
-        const { oracle: o, dir } = bench!;
+        const { oracle: o, dir } = broker!;
         const r = relay!;
         const produced: ProducedLine[] = [];
         const unhandled: unknown[] = [];
         const onUnhandled = (e: unknown): void => void unhandled.push(e);
         process.on('unhandledRejection', onUnhandled);
         const agent = new Agent(testAgentOptions({
-          transportUrl: bench!.transportUrl(r.port),
+          transportUrl: broker!.transportUrl(r.port),
           spoolPath: path.join(dir, 'spool.sqlite'),
           intervalSeconds: INTERVAL_S,
           log: createLogger('chaos', {
