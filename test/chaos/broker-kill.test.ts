@@ -20,12 +20,9 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Agent } from '../../src/agent/agent.js';
-import { createLogger } from '../../src/agent/log.js';
-import { testAgentOptions } from '../support/agent.js';
 import { labGuests, sleep, until } from '../support/lab.js';
 import { scenario } from './report.js';
-import { CHAOS, OracleBroker, allStored, compareStored, parseProducedLine, type ProducedLine } from './support.js';
+import { CHAOS, InProcessAgent, OracleBroker, compareStored, type ProducedLine } from './support.js';
 
 const DOWN_MS = Number(process.env.CEILOPOLL_CHAOS_KILL_DOWN_S ?? 30) * 1000;
 const INTERVAL_S = 3;
@@ -47,24 +44,10 @@ describe.skipIf(!CHAOS)('RabbitMQ SIGKILLed while ceilopoll publishes', () => {
       'zero samples lost (every produced sample id stored by ceilometer-agent-notification), none stored twice; duplicates only from replay, dropped by _unique_id; ceilopoll stays up and reconnects by itself; the notifications in flight at the kill are sent again from the spool',
       async (obs) => {
         const { rabbit: r, oracle: o, dir } = broker!;
-        const produced: ProducedLine[] = [];
-        const unhandled: unknown[] = [];
-        const onUnhandled = (e: unknown): void => void unhandled.push(e);
-        process.on('unhandledRejection', onUnhandled);
-        const agent = new Agent(testAgentOptions({
-          transportUrl: broker!.transportUrl(),
-          spoolPath: path.join(dir, 'spool.sqlite'),
-          intervalSeconds: INTERVAL_S,
-          log: createLogger('chaos', {
-            level: 'DEBUG',
-            write: (l) => {
-              const p = parseProducedLine(l);
-              if (p) produced.push(p);
-            },
-          }),
-        }));
-        const producedIds = (): string[] => produced.flatMap((n) => n.sampleIds);
-        const everythingStored = (): boolean => allStored(producedIds(), o.accepted());
+        const ceilopoll = new InProcessAgent(o, { transportUrl: broker!.transportUrl(), spoolPath: path.join(dir, 'spool.sqlite'), intervalSeconds: INTERVAL_S });
+        const { agent, produced, unhandled } = ceilopoll;
+        const producedIds = (): string[] => ceilopoll.producedIds();
+        const everythingStored = (): boolean => ceilopoll.everythingStored();
 
         // The kill: armed at a quiet moment, fired once the next cycle has submitted everything.
         let armed = false;
@@ -131,9 +114,7 @@ describe.skipIf(!CHAOS)('RabbitMQ SIGKILLed while ceilopoll publishes', () => {
           expect(cycleStored.missing).toEqual([]);
 
           // a few more cycles, then a clean stop: nothing left unconfirmed
-          await sleep(2 * INTERVAL_S * 1000);
-          const left = await agent.stop(10_000);
-          expect(left).toBe(0);
+          expect(await ceilopoll.stopAfterTwoCycles()).toBe(0);
           await until('the last samples stored', everythingStored, 30_000, 200);
           await sleep(2000);
 
@@ -150,8 +131,7 @@ describe.skipIf(!CHAOS)('RabbitMQ SIGKILLed while ceilopoll publishes', () => {
           expect(dropped.filter((id) => !producedUnique.has(id))).toEqual([]); // a duplicate is a replay of a produced notification
           expect(unhandled).toEqual([]);
         } finally {
-          await agent.stop(2000).catch(() => undefined);
-          process.off('unhandledRejection', onUnhandled);
+          await ceilopoll.release();
         }
       },
     );

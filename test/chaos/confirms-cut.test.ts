@@ -14,13 +14,10 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Agent } from '../../src/agent/agent.js';
-import { createLogger } from '../../src/agent/log.js';
-import { testAgentOptions } from '../support/agent.js';
 import { sleep, until } from '../support/lab.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 import { scenario } from './report.js';
-import { CHAOS, OracleBroker, allStored, compareStored, parseProducedLine, type ProducedLine } from './support.js';
+import { CHAOS, InProcessAgent, OracleBroker, allStored, compareStored } from './support.js';
 
 const INTERVAL_S = 3;
 
@@ -45,24 +42,10 @@ describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () =
       async (obs) => {
         const { oracle: o, dir } = broker!;
         const r = relay!;
-        const produced: ProducedLine[] = [];
-        const unhandled: unknown[] = [];
-        const onUnhandled = (e: unknown): void => void unhandled.push(e);
-        process.on('unhandledRejection', onUnhandled);
-        const agent = new Agent(testAgentOptions({
-          transportUrl: broker!.transportUrl(r.port),
-          spoolPath: path.join(dir, 'spool.sqlite'),
-          intervalSeconds: INTERVAL_S,
-          log: createLogger('chaos', {
-            level: 'DEBUG',
-            write: (l) => {
-              const p = parseProducedLine(l);
-              if (p) produced.push(p);
-            },
-          }),
-        }));
-        const producedIds = (): string[] => produced.flatMap((n) => n.sampleIds);
-        const everythingStored = (): boolean => allStored(producedIds(), o.accepted());
+        const ceilopoll = new InProcessAgent(o, { transportUrl: broker!.transportUrl(r.port), spoolPath: path.join(dir, 'spool.sqlite'), intervalSeconds: INTERVAL_S });
+        const { agent, produced, unhandled } = ceilopoll;
+        const producedIds = (): string[] => ceilopoll.producedIds();
+        const everythingStored = (): boolean => ceilopoll.everythingStored();
 
         // The hold: armed at a quiet moment, started by the next cycle's first notification (the
         // cycle's publishes are written after it, the broker's confirms can only come later).
@@ -119,9 +102,7 @@ describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () =
           expect(inFlightStored.storedTwice).toEqual([]);
 
           // a few more cycles, then a clean stop: nothing left unconfirmed
-          await sleep(2 * INTERVAL_S * 1000);
-          const left = await agent.stop(10_000);
-          expect(left).toBe(0);
+          expect(await ceilopoll.stopAfterTwoCycles()).toBe(0);
           await until('the last samples stored', everythingStored, 30_000, 200);
           await sleep(2000);
 
@@ -136,8 +117,7 @@ describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () =
           expect(droppedAll.length).toBe(h.inFlight); // no other duplicate than the replayed ones
           expect(unhandled).toEqual([]);
         } finally {
-          await agent.stop(2000).catch(() => undefined);
-          process.off('unhandledRejection', onUnhandled);
+          await ceilopoll.release();
         }
       },
     );

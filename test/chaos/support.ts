@@ -8,8 +8,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { Agent } from '../../src/agent/agent.js';
+import { createLogger } from '../../src/agent/log.js';
 import { readAccepted } from '../e2e/accepted.js';
 import { notificationAgent } from '../e2e/harness.js';
+import { testAgentOptions } from '../support/agent.js';
+import { sleep } from '../support/lab.js';
 import { PrivateRabbit } from '../support/private-rabbit.js';
 
 /** Set by test/chaos/vitest.config.ts (`make chaos`); without it every scenario is skipped. */
@@ -153,6 +157,58 @@ export class OracleBroker {
     await this.rabbit.destroy().catch(() => undefined);
     if (process.env.CEILOPOLL_CHAOS_KEEP === '1') console.error(`kept ${this.dir}`);
     else rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * ceilopoll in-process for a broker row (broker-kill, confirms-cut): an Agent on a broker row's
+ * node with a DEBUG logger whose "produced notification" lines are parsed as the child process's
+ * are, so that what is in flight at a fault can be read exactly; unhandled rejections are collected
+ * until `release()`.
+ */
+export class InProcessAgent {
+  readonly agent: Agent;
+  readonly produced: ProducedLine[] = [];
+  readonly unhandled: unknown[] = [];
+  private readonly onUnhandled = (e: unknown): void => void this.unhandled.push(e);
+
+  constructor(
+    private readonly oracle: OracleAgent,
+    private readonly opts: { transportUrl: string; spoolPath: string; intervalSeconds: number },
+  ) {
+    process.on('unhandledRejection', this.onUnhandled);
+    this.agent = new Agent(testAgentOptions({
+      ...opts,
+      log: createLogger('chaos', {
+        level: 'DEBUG',
+        write: (l) => {
+          const p = parseProducedLine(l);
+          if (p) this.produced.push(p);
+        },
+      }),
+    }));
+  }
+
+  /** every sample id produced so far, in order */
+  producedIds(): string[] {
+    return this.produced.flatMap((n) => n.sampleIds);
+  }
+
+  /** whether the notification agent has stored every sample produced so far */
+  everythingStored(): boolean {
+    return allStored(this.producedIds(), this.oracle.accepted());
+  }
+
+  /** Two more cycles, then a clean stop; resolves with what was left unconfirmed (Agent.stop). */
+  async stopAfterTwoCycles(): Promise<number> {
+    await sleep(2 * this.opts.intervalSeconds * 1000);
+    return this.agent.stop(10_000);
+  }
+
+  /** Stops the agent if it still runs and stops collecting rejections. Never throws. */
+  async release(): Promise<void> {
+    await this.agent.stop(2000).catch(() => undefined);
+    process.off('unhandledRejection', this.onUnhandled);
   }
 }
 
