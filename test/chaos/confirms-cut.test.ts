@@ -6,8 +6,8 @@
 //
 // A TCP relay (test/support/tcp-relay.ts) sits between ceilopoll (an in-process Agent, as in
 // broker-kill.test.ts) and a private RabbitMQ node. When the first notification of a cycle is
-// produced, the relay starts holding back what the broker sends; the cycle's publishes still go
-// through. Once the notification agent has stored every sample of the notifications in flight,
+// produced, the relay freezes the connection's broker side: what the broker sends is held back, the
+// cycle's publishes still go through. Once the notification agent has stored every sample of the notifications in flight,
 // the relay cuts the connection, and lets the reconnect through untouched.
 
 import path from 'node:path';
@@ -54,7 +54,7 @@ describe.skipIf(!CHAOS)('publisher confirms lost, then the connection cut', () =
         agent.on('produced', () => {
           if (!armed || held) return;
           armed = false;
-          r.hold();
+          r.freeze();
           const firstOfCycle = produced.length - 1;
           held = { firstOfCycle, inFlight: -1, depth: -1 };
           setImmediate(() => {

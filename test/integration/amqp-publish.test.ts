@@ -25,6 +25,7 @@ import {
 } from '../../src/publish/amqp.js';
 import { parseTransportUrl, type RabbitOptions, type TransportTarget } from '../../src/publish/transport-url.js';
 import { bodies } from '../support/golden.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 
 const BROKER_PORT = 5672;
 const RUN = randomBytes(4).toString('hex');
@@ -149,66 +150,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A TCP relay to the broker that records what the client sends and can freeze or cut its connections. */
-class TcpProxy {
-  readonly captures: Buffer[][] = [];
-  private readonly conns = new Set<{ client: net.Socket; upstream: net.Socket; up: boolean; down: boolean }>();
-
-  private constructor(private readonly server: net.Server, readonly port: number) {}
-
-  static async listen(port = 0): Promise<TcpProxy> {
-    const server = net.createServer();
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-    const proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port);
-    server.on('connection', (client) => proxy.relay(client));
-    later(() => proxy.close());
-    return proxy;
-  }
-
-  private relay(client: net.Socket): void {
-    const upstream = net.connect(BROKER_PORT, '127.0.0.1');
-    const conn = { client, upstream, up: true, down: true };
-    const capture: Buffer[] = [];
-    this.captures.push(capture);
-    this.conns.add(conn);
-    client.on('data', (d: Buffer) => {
-      capture.push(d);
-      if (conn.up) upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => void (conn.down && client.write(d)));
-    const end = (): void => {
-      this.conns.delete(conn);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    client.on('close', end);
-    // A frozen connection stays silent: the broker hanging up (e.g. on missed heartbeats) is not passed on.
-    const upstreamGone = (): void => (conn.down ? end() : void upstream.destroy());
-    upstream.on('error', upstreamGone);
-    upstream.on('close', upstreamGone);
-  }
-
-  /** Drops the broker's replies on current connections (confirms never arrive), or all traffic. */
-  freeze(both = false): void {
-    for (const c of this.conns) {
-      c.down = false;
-      if (both) c.up = false;
-    }
-  }
-
-  cut(): void {
-    for (const c of this.conns) {
-      c.client.destroy();
-      c.upstream.destroy();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((r) => this.server.close(r));
-  }
+/** A TcpRelay to the machine's broker, closed after the test. */
+async function proxyToBroker(listenPort?: number): Promise<TcpRelay> {
+  const relay = await TcpRelay.start(BROKER_PORT, { listenPort });
+  later(() => relay.close());
+  return relay;
 }
 
 /**
@@ -298,7 +244,7 @@ const GOLDEN_BODY = Buffer.from(bodies[0]!.raw, 'utf8');
 
 describe('on the wire, as Zed sends it', () => {
   it('AMQPLAIN login, connection name, tune, topology and basic.publish with oslo\'s five properties', async () => {
-    const proxy = await TcpProxy.listen();
+    const proxy = await proxyToBroker();
     const { exchange, topic, queue } = names('wire');
     const r = publisher({ target: target({}, `rabbit://guest:guest@127.0.0.1:${proxy.port}/`), exchange, topics: [topic], connectionName: uniq('wire-conn') });
     r.publisher.start();
@@ -521,7 +467,7 @@ describe('broker problems: a clear error, publish() fails fast, nothing crashes,
     expect(r.errors[0]!.message).toBe(`cannot reach RabbitMQ at 127.0.0.1:${port}: connection refused: nothing listens on that port (ECONNREFUSED); check the host and port in transport_url and that the broker is up`);
     await refusesFast(r.publisher, 'NOT_CONNECTED');
 
-    await TcpProxy.listen(port);
+    await proxyToBroker(port);
     await connected(r);
     await expect(r.publisher.publish(GOLDEN_BODY)).resolves.toBeUndefined();
   });
@@ -580,7 +526,7 @@ describe('failover and recovery', () => {
   });
 
   it('a connection lost before the confirm rejects publish(); recovery reconnects and re-declares the topology', async () => {
-    const proxy = await TcpProxy.listen();
+    const proxy = await proxyToBroker();
     const { exchange, topic, queue } = names('lost');
     const r = publisher({ target: target({}, `rabbit://guest:guest@127.0.0.1:${proxy.port}/`), exchange, topics: [topic] });
     r.publisher.start();
@@ -605,7 +551,7 @@ describe('failover and recovery', () => {
   });
 
   it('missed heartbeats count as a lost connection, then it reconnects', async () => {
-    const proxy = await TcpProxy.listen();
+    const proxy = await proxyToBroker();
     const { exchange, topic } = names('heartbeat');
     const r = publisher({ target: target({ heartbeat_timeout_threshold: 1 }, `rabbit://guest:guest@127.0.0.1:${proxy.port}/`), exchange, topics: [topic] });
     r.publisher.start();
@@ -634,7 +580,7 @@ describe('failover and recovery', () => {
   });
 
   it('close() does not wait forever for confirms that never come', async () => {
-    const proxy = await TcpProxy.listen();
+    const proxy = await proxyToBroker();
     const { exchange, topic } = names('close');
     const r = publisher({ target: target({}, `rabbit://guest:guest@127.0.0.1:${proxy.port}/`), exchange, topics: [topic], closeTimeoutMs: 300 });
     r.publisher.start();

@@ -1,22 +1,27 @@
-// A TCP relay on 127.0.0.1 in front of a server, which a test breaks on purpose: it can hold back
-// what the server sends (the client's bytes still go through, as in a one-way partition) and cut
-// every connection at once. The chaos scenario confirms-cut.test.ts puts it between ceilopoll and
-// RabbitMQ, so that the broker takes a cycle's publishes while their confirms never arrive.
+// A TCP relay on 127.0.0.1 in front of a server, which a test breaks on purpose: it records what each
+// client sends, can freeze the open connections (the server's bytes are held back, as in a one-way
+// partition, or all traffic) and cut them. test/integration/amqp-publish.test.ts puts it between the
+// publisher and the machine's RabbitMQ; the chaos row confirms-cut.test.ts between ceilopoll and a
+// private node, so that the broker takes a cycle's publishes while their confirms never arrive.
 
+import { once } from 'node:events';
 import net from 'node:net';
 
-interface Pair {
+interface Conn {
   client: net.Socket;
   server: net.Socket;
+  /** the client's bytes go through */
+  up: boolean;
+  /** the server's bytes go through */
+  down: boolean;
 }
 
 export class TcpRelay {
-  private readonly pairs = new Set<Pair>();
-  private holding = false;
-  /** bytes from the server kept back (and then thrown away by cut) */
+  /** per connection accepted, in order: the bytes its client sent */
+  readonly captures: Buffer[][] = [];
+  /** bytes from the server held back by freeze() (thrown away) */
   heldBytes = 0;
-  /** connections accepted so far */
-  accepted = 0;
+  private readonly conns = new Set<Conn>();
 
   private constructor(
     private readonly listener: net.Server,
@@ -26,59 +31,68 @@ export class TcpRelay {
     listener.on('connection', (client) => this.relay(client));
   }
 
-  /** Listens on a free port of 127.0.0.1 and relays each connection to host:port. */
-  static async start(port: number, host = '127.0.0.1'): Promise<TcpRelay> {
+  /** Listens on 127.0.0.1:`listenPort` (0: a free port) and relays each connection to host:port. */
+  static async start(port: number, opts: { host?: string; listenPort?: number } = {}): Promise<TcpRelay> {
     const listener = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(0, '127.0.0.1', () => resolve());
-    });
-    return new TcpRelay(listener, (listener.address() as net.AddressInfo).port, { host, port });
+    listener.listen(opts.listenPort ?? 0, '127.0.0.1');
+    await once(listener, 'listening');
+    return new TcpRelay(listener, (listener.address() as net.AddressInfo).port, { host: opts.host ?? '127.0.0.1', port });
   }
 
-  /** connections open now */
-  get open(): number {
-    return this.pairs.size;
+  /** connections accepted so far */
+  get accepted(): number {
+    return this.captures.length;
   }
 
-  /** From now on the server's bytes are kept back from every client, until cut(). */
-  hold(): void {
-    this.holding = true;
+  /**
+   * Holds back the server's bytes on the connections open now (publisher confirms never arrive), or
+   * all their traffic with `both`. A frozen connection stays silent: the server hanging up (on
+   * missed heartbeats, say) is not passed on. Connections made later are not frozen.
+   */
+  freeze(both = false): void {
+    for (const c of this.conns) {
+      c.down = false;
+      if (both) c.up = false;
+    }
   }
 
-  /** Destroys every open connection (both sides) and ends the hold; returns how many were cut. */
+  /** Destroys every open connection, both sides; returns how many there were. */
   cut(): number {
-    const n = this.pairs.size;
-    for (const p of this.pairs) this.drop(p);
-    this.holding = false;
+    const n = this.conns.size;
+    for (const c of this.conns) this.end(c);
     return n;
   }
 
   async close(): Promise<void> {
     this.cut();
-    await new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    await new Promise((r) => this.listener.close(r));
   }
 
   private relay(client: net.Socket): void {
-    this.accepted++;
     const server = net.connect(this.target.port, this.target.host);
-    const pair = { client, server };
-    this.pairs.add(pair);
-    client.on('data', (d: Buffer) => server.write(d));
-    server.on('data', (d: Buffer) => {
-      if (this.holding) this.heldBytes += d.length;
-      else client.write(d);
+    const conn: Conn = { client, server, up: true, down: true };
+    const capture: Buffer[] = [];
+    this.captures.push(capture);
+    this.conns.add(conn);
+    client.on('data', (d: Buffer) => {
+      capture.push(d);
+      if (conn.up) server.write(d);
     });
-    const end = (): void => this.drop(pair);
-    for (const s of [client, server]) {
-      s.on('error', end);
-      s.on('close', end);
-    }
+    server.on('data', (d: Buffer) => {
+      if (conn.down) client.write(d);
+      else this.heldBytes += d.length;
+    });
+    const end = (): void => this.end(conn);
+    client.on('error', end);
+    client.on('close', end);
+    const serverGone = (): void => (conn.down ? end() : void server.destroy());
+    server.on('error', serverGone);
+    server.on('close', serverGone);
   }
 
-  private drop(p: Pair): void {
-    if (!this.pairs.delete(p)) return;
-    p.client.destroy();
-    p.server.destroy();
+  private end(c: Conn): void {
+    this.conns.delete(c);
+    c.client.destroy();
+    c.server.destroy();
   }
 }
