@@ -126,11 +126,20 @@ proc_pid() {
 }
 
 spawn() {
-  local name=$1
+  local name=$1 pid own i
   shift
   : >"$DIR/$name.log"
   setsid "$@" </dev/null >>"$DIR/$name.log" 2>&1 &
-  echo $! >"$DIR/$name.pid"
+  pid=$!
+  echo "$pid" >"$DIR/$name.pid"
+  # Until the fork has exec'd, /proc/PID/cmdline is still this script's, and proc_pid would take the new
+  # process for gone ("exited" with an empty log, seen once in CI on a loaded machine): wait for the exec.
+  own=$(tr '\0' ' ' <"/proc/$$/cmdline")
+  for ((i = 0; i < 100; i++)); do
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) != "$own" ]] && return 0
+    sleep 0.05
+  done
+  die "$name (pid $pid) has not started $1 after 5 s"
 }
 
 stop_proc() {
