@@ -361,11 +361,12 @@ describe('a writer killed with SIGKILL', () => {
 
 describe('the reserve size', () => {
   const KB = 1024;
-  it('is 1/16 of the filesystem, at most 8 MiB, at least 128 KiB, in whole 4 KiB pages', () => {
-    expect([MAX_RESERVE_BYTES, MIN_RESERVE_BYTES]).toEqual([8 * MB, 128 * KB]);
-    expect(reserveSizeFor(500 * 1024 * MB)).toBe(8 * MB); // any real disk
-    expect(reserveSizeFor(128 * MB)).toBe(8 * MB); // the smallest that gets the whole 8 MiB
-    expect(reserveSizeFor(128 * MB - 4096 * 16)).toBe(8 * MB - 4096);
+  it('is 1/16 of the filesystem, at most 32 MiB, at least 128 KiB, in whole 4 KiB pages', () => {
+    expect([MAX_RESERVE_BYTES, MIN_RESERVE_BYTES]).toEqual([32 * MB, 128 * KB]);
+    expect(reserveSizeFor(500 * 1024 * MB)).toBe(32 * MB); // any real disk
+    expect(reserveSizeFor(512 * MB)).toBe(32 * MB); // the smallest that gets the whole 32 MiB
+    expect(reserveSizeFor(512 * MB - 4096 * 16)).toBe(32 * MB - 4096);
+    expect(reserveSizeFor(128 * MB)).toBe(8 * MB); // the chaos suite's 128m tmpfs
     expect(reserveSizeFor(24 * MB)).toBe(1536 * KB);
     expect(reserveSizeFor(3 * MB)).toBe(192 * KB); // the chaos suite's 3m tmpfs
     expect(reserveSizeFor(3_000_000)).toBe(180 * KB); // 187 500 bytes, rounded down to 45 pages
@@ -375,9 +376,9 @@ describe('the reserve size', () => {
     for (const total of [1, 1234567, 3 * MB + 1, 77 * MB + 12345, 1e12]) expect(reserveSizeFor(total) % 4096).toBe(0);
   });
 
-  it('is 8 MiB when the size is unknown', () => {
-    expect(reserveSizeFor(0)).toBe(8 * MB);
-    expect(reserveSizeFor(Number.NaN)).toBe(8 * MB);
+  it('is 32 MiB when the size is unknown', () => {
+    expect(reserveSizeFor(0)).toBe(32 * MB);
+    expect(reserveSizeFor(Number.NaN)).toBe(32 * MB);
   });
 
   it('follows the disk the spool is on when not given, and is used exactly when given', () => {
@@ -388,7 +389,15 @@ describe('the reserve size', () => {
     const exact = open({ reserveBytes: 100 * KB + 1 }, at);
     expect(exact.reserveBytes).toBe(100 * KB + 1);
     expect(fs.statSync(`${at}-reserve`).size).toBe(100 * KB + 1);
-    // a reserve of another size left by an earlier run (the fixed 8 MiB of old) is replaced
+    // larger than one 1 MiB chunk: written chunk by chunk, whole, and random throughout
+    const chunked = path.join(dir, 'chunked.db');
+    open({ reserveBytes: 2 * MB + 2 * KB + 7 }, chunked);
+    const bytes = fs.readFileSync(`${chunked}-reserve`);
+    expect(bytes.length).toBe(2 * MB + 2 * KB + 7);
+    const slices = [0, 1, 2].map((i) => bytes.subarray(i * MB, i * MB + KB));
+    for (const x of slices) expect(x.equals(Buffer.alloc(KB))).toBe(false);
+    expect(slices[0]!.equals(slices[1]!)).toBe(false);
+    // a reserve of another size left by an earlier run (an earlier version's) is replaced
     const other = path.join(dir, 'other.db');
     fs.writeFileSync(`${other}-reserve`, Buffer.alloc(300 * KB));
     expect(open({ reserveBytes: 64 * KB }, other).reserveBytes).toBe(64 * KB);
