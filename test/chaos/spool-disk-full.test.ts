@@ -4,7 +4,7 @@
 //  3. The Agent (testAgentOptions) with its spool there (its default reserve, sized for this disk) and a
 //     private RabbitMQ node that is up, then stopped while a ballast file takes the rest of the disk,
 //     then started again: the spool drops the oldest, the agent keeps polling, the rest is delivered.
-//  4. The same on a 128 MB tmpfs, where the default reserve is the full 8 MiB.
+//  4. The same on a 128 MB tmpfs, where the default reserve (1/16 of the disk) is 8 MiB.
 // withAgent (at the end) is the Agent scenarios' shared setup: private RabbitMQ, Agent, log, teardown.
 
 import { execFile } from 'node:child_process';
@@ -166,7 +166,7 @@ describe.skipIf(!CHAOS)(`the spool on a ${TMPFS_SIZE} tmpfs`, () => {
 
   it('Agent: the disk fills up during a broker outage (reserve in place), then the broker comes back', { timeout: 300_000 }, async () => {
     await scenario(
-      'Agent (2 s interval) with its spool on a 128 MB tmpfs (default reserve: the full 8 MiB), private RabbitMQ stopped, the tmpfs then filled by a ballast file to ~200 KB free; 20 s later the broker is started again',
+      'Agent (2 s interval) with its spool on a 128 MB tmpfs (default reserve: 1/16 of it, 8 MiB), private RabbitMQ stopped, the tmpfs then filled by a ballast file to ~200 KB free; 20 s later the broker is started again',
       'a clear error naming the spool path and the cause (disk full); oldest dropped and counted; the agent keeps polling and stays up; after the broker is back the spooled entries are delivered and spooling works again',
       async (obs) => {
         const big = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-tmpfs128-'));
