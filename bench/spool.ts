@@ -32,6 +32,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Spool, reserveSizeFor } from '../src/publish/spool.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = here.endsWith(path.join('dist', 'bench')) ? path.resolve(here, '../..') : path.resolve(here, '..');
@@ -153,10 +154,11 @@ const rate = (ms: number, n: number): string => `${Math.round(n / (ms / 1000)).t
 const mbps = (ms: number, s: Setup): string => `${((s.entries * s.body.length) / 1e6 / (ms / 1000)).toFixed(1).padStart(6)} MB/s`;
 
 const disk = os.tmpdir();
-const diskBytes = (dir: string): number => {
-  const st = fs.statfsSync(dir);
-  return st.blocks * st.bsize;
-};
+/** the reserve the spool chooses for itself on `disk`, MiB */
+const ownReserveMiB = ((): number => {
+  const st = fs.statfsSync(disk);
+  return reserveSizeFor(st.blocks * st.bsize) / 1024 / 1024;
+})();
 const setups: Setup[] = [
   { label: 'disk, NORMAL', dir: disk, synchronous: 'NORMAL', body: BODY, entries: N },
   { label: 'disk, FULL', dir: disk, synchronous: 'FULL', body: BODY, entries: N },
@@ -169,7 +171,7 @@ const setups: Setup[] = [
 const referenceOf = (s: Setup): string => (s.body === BODY ? 'disk, NORMAL' : '75 KB, NORMAL');
 
 console.log(`spool bench: ${N} entries of ${BODY.length} bytes (${((N * BODY.length) / 1e6).toFixed(1)} MB) and ${N_BIG} of ${BIG_BODY.length} bytes (${((N_BIG * BIG_BODY.length) / 1e6).toFixed(1)} MB), replay window ${WINDOW}, best of ${RUNS}`);
-console.log(`disk: ${disk} (the spool's own reserve there: ${reserveSizeFor(diskBytes(disk)) / 1024 / 1024} MiB); node ${process.version}\n`);
+console.log(`disk: ${disk} (the spool's own reserve there: ${ownReserveMiB} MiB); node ${process.version}\n`);
 const results = new Map<string, Result>();
 for (const s of setups) {
   if (!fs.existsSync(s.dir)) {
@@ -198,11 +200,11 @@ console.log(`\ncycles: ${CYCLES} x (${PER_CYCLE} appends of ${BIG_BODY.length} b
 const pct = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const medians: number[] = [];
 const means: number[] = [];
-for (const [label, reserve] of [[`own reserve (${reserveSizeFor(diskBytes(disk)) / 1024 / 1024} MiB)`, undefined], ['8 MiB reserve', 8 * 1024 * 1024]] as const) {
+for (const [label, reserve] of [[`own reserve (${ownReserveMiB} MiB)`, undefined], ['8 MiB reserve', 8 * 1024 * 1024]] as const) {
   const cpu = cyclePattern(reserve);
   const mean = cpu.reduce((a, b) => a + b, 0) / cpu.length;
-  medians.push(pct(cpu, 0.5));
+  medians.push(median(cpu));
   means.push(mean);
-  console.log(`${label.padEnd(22)}  median ${pct(cpu, 0.5).toFixed(1)} ms   mean ${mean.toFixed(1)}   p10 ${pct(cpu, 0.1).toFixed(1)}   p90 ${pct(cpu, 0.9).toFixed(1)}`);
+  console.log(`${label.padEnd(22)}  median ${median(cpu).toFixed(1)} ms   mean ${mean.toFixed(1)}   p10 ${pct(cpu, 0.1).toFixed(1)}   p90 ${pct(cpu, 0.9).toFixed(1)}`);
 }
 console.log(`8 MiB reserve / own reserve, CPU per cycle: median ${(medians[1]! / medians[0]!).toFixed(2)}, mean ${(means[1]! / means[0]!).toFixed(2)}`);

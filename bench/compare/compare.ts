@@ -49,6 +49,7 @@ import { promisify } from 'node:util';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { GetAllStatsFlags, procName, StatsGroup } from '../../src/libvirt/protocol.js';
 import { DEFAULT_USER, FakeOpenStack } from '../../test/support/fake-openstack.js';
+import { median } from '../stats.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -303,12 +304,6 @@ async function runMarked(
     await stopChild(child, label);
     live.delete(child);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The figures of cycles 2..K+1 (the first is the warm-up). */
