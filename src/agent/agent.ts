@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { FlavorIdResolver } from '../discovery/flavor-lookup.js';
 import { Inventory } from '../discovery/inventory.js';
 import { isMissing } from '../inspect/memory.js';
-import { BulkStallLog, stallBudgetFor } from '../inspect/reader.js';
+import { BulkStallLog, StatsReader, stallBudgetFor } from '../inspect/reader.js';
 import { Supervisor } from '../libvirt/supervisor.js';
 import { AmqpPublisher } from '../publish/amqp.js';
 import { Delivery } from '../publish/delivery.js';
@@ -121,8 +121,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   private cycleChain: Promise<void> = Promise.resolve();
   /** task + uuid -> the missing meters and reasons last logged, so they are logged once per change, not every cycle */
   private readonly lastReason = new Map<string, string>();
-  /** says once per change that the bulk libvirt call stalled and was re-issued */
+  /** says once per change that the bulk libvirt call stalled and the domains were asked on their own */
   private readonly bulkStallLog = new BulkStallLog();
+  private readonly statsReader = new StatsReader();
   private lastCycle: { task: string; at: number; durationMs: number; result: CycleResult } | null = null;
   private readonly libvirtState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
   private readonly brokerState: ConnState = { connected: false, since: null, lastError: null, reconnects: 0 };
@@ -341,6 +342,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       clock: opts.clock,
       ids: opts.ids,
       stalenessFactor: opts.stalenessFactor,
+      reader: this.statsReader,
       stallBudgetMs: stallBudgetFor(spec.intervalSeconds),
     });
     const stallLine = this.bulkStallLog.next(result);

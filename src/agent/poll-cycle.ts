@@ -5,7 +5,7 @@
 import type { Inventory, SkippedDomain } from '../discovery/inventory.js';
 import type { Instance } from '../discovery/instance.js';
 import { inspectMemory, isMissing, type MemoryInspection, type Missing } from '../inspect/memory.js';
-import { readMemoryStats, type BulkStall } from '../inspect/reader.js';
+import { StatsReader, type BulkStall } from '../inspect/reader.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { pyIsoformat, type Clock, type IdSource } from '../samples/clock.js';
 import type { MeterDef, MemoryUnit } from '../samples/meters.js';
@@ -32,7 +32,7 @@ export interface CycleResult {
   /** false when the driver lacked the bulk balloon group and per-domain calls were made */
   bulk: boolean;
   libvirtCalls: number;
-  /** set when the bulk call stalled and was re-issued (inspect/reader.ts) */
+  /** set when the bulk call stalled, or was not sent, and the domains were asked on their own (inspect/reader.ts) */
   stall?: BulkStall;
 }
 
@@ -44,7 +44,9 @@ export interface CycleDeps {
   clock: Clock;
   ids: IdSource;
   stalenessFactor?: number;
-  /** readMemoryStats' stallBudgetMs */
+  /** the agent's reader: it remembers the domains, and their calls still waiting, from cycle to cycle (default: a new one) */
+  reader?: StatsReader;
+  /** the reader's stallBudgetMs */
   stallBudgetMs?: number;
 }
 
@@ -68,7 +70,7 @@ export function meterOutcomes(inspection: MemoryInspection, meters: readonly Met
 
 export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
   const { client, inventory, clock, ids } = deps;
-  const reading = await readMemoryStats(client, { stallBudgetMs: deps.stallBudgetMs });
+  const reading = await (deps.reader ?? new StatsReader()).read(client, { stallBudgetMs: deps.stallBudgetMs });
   const xmlBefore = inventory.xmlReads;
   await inventory.sync(client, reading.readings.map((r) => r.domain));
 
@@ -83,6 +85,7 @@ export async function pollCycle(deps: CycleDeps): Promise<CycleResult> {
       stats: r.stats,
       error: r.error,
       fromBulk: r.fromBulk,
+      unanswered: r.unanswered,
       nowSeconds,
       stalenessFactor: deps.stalenessFactor,
     });

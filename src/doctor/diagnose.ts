@@ -251,6 +251,7 @@ export function diagnoseDomain(input: DomainDiagnosisInput): DoctorRow {
     stats: reading.stats,
     error: reading.error,
     fromBulk: reading.fromBulk,
+    unanswered: reading.unanswered,
     nowSeconds,
     stalenessFactor: factor,
   });

@@ -48,6 +48,8 @@ export interface InspectInput {
   error?: Error;
   /** true when the stats came from GET_ALL_DOMAIN_STATS (rss missing there means NOWAIT skipped it) */
   fromBulk: boolean;
+  /** true when libvirtd gave no answer for the domain within the stall budget (state is the last known) */
+  unanswered?: boolean;
   nowSeconds: number;
   /** stats older than factor x period are stale (default 3) */
   stalenessFactor?: number;
@@ -91,6 +93,13 @@ const notRunning = (inp: InspectInput): Missing | null =>
     ? null
     : { reason: 'not-running', detail: `domain is ${stateWord(inp.state)}` };
 
+// The domain's own call had no answer within the stall budget: libvirtd holds the domain (a destroy
+// while QEMU dies, the clean-up after a QEMU exited), which NOWAIT cannot skip.
+const noAnswer = (inp: InspectInput): Missing | null =>
+  inp.unanswered
+    ? { reason: 'busy', detail: 'libvirtd gave no answer for the domain within the stall budget: it holds the domain (a destroy, or the clean-up after its QEMU exited)' }
+    : null;
+
 const callFailed = (inp: InspectInput): Missing | null =>
   inp.error || inp.stats === null ? { reason: 'libvirt-error', detail: inp.error?.message ?? 'no statistics returned' } : null;
 
@@ -102,7 +111,7 @@ const skippedByNowait = (inp: InspectInput): Missing | null =>
     : null;
 
 /** Why the host-side numbers (rss, the balloon's actual size) are missing, or null. */
-const hostSideMissing = (inp: InspectInput): Missing | null => notRunning(inp) ?? callFailed(inp) ?? skippedByNowait(inp);
+const hostSideMissing = (inp: InspectInput): Missing | null => notRunning(inp) ?? noAnswer(inp) ?? callFailed(inp) ?? skippedByNowait(inp);
 
 /**
  * Why the guest-side numbers (available, usable, unused, swap) cannot be used, or null. The first
@@ -110,7 +119,7 @@ const hostSideMissing = (inp: InspectInput): Missing | null => notRunning(inp) ?
  */
 function guestSideMissing(inp: InspectInput): Missing | null {
   const { balloon } = inp;
-  const first = notRunning(inp) ?? callFailed(inp);
+  const first = notRunning(inp) ?? noAnswer(inp) ?? callFailed(inp);
   if (first) return first;
   const stats = inp.stats ?? {};
   if (balloon.model === null || balloon.model === 'none') {

@@ -69,6 +69,8 @@ export interface ConnectionEvents {
 export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly splitter = new FrameSplitter();
   private readonly pending = new Map<number, Pending>();
+  /** serials of calls we gave up on (timed out, abandoned) that libvirtd has not answered yet */
+  private readonly gaveUpOn = new Set<number>();
   private nextSerial = 1;
   private closedWith: Error | null = null;
   private lastReceived = Date.now();
@@ -143,6 +145,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.droppedReplies;
   }
 
+  /**
+   * Calls we gave up on (timed out or abandoned) that libvirtd has not answered yet. libvirtd still
+   * works on each, and each holds one of the few requests it serves a client at once
+   * (`max_client_requests`, 5 by default): with all of them taken it reads nothing more from us.
+   * Forgotten when the late reply comes or the connection closes.
+   */
+  get unanswered(): number {
+    return this.gaveUpOn.size;
+  }
+
   /** Milliseconds since the last packet from the daemon. */
   get idleMs(): number {
     return Date.now() - this.lastReceived;
@@ -188,6 +200,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const giveUp = (err: Error): void => {
         if (this.pending.get(serial) !== entry) return; // already settled
         this.pending.delete(serial);
+        this.gaveUpOn.add(serial);
         entry.release();
         reject(err);
       };
@@ -304,6 +317,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!entry) {
       // the reply to a call that timed out or was abandoned: dropped, the connection is fine
       this.droppedReplies++;
+      this.gaveUpOn.delete(h.serial);
       return;
     }
     this.pending.delete(h.serial);
@@ -346,6 +360,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.gaveUpOn.clear();
     for (const entry of pending) {
       entry.release();
       entry.reject(new ConnectionClosedError(`${procName(entry.proc)}: ${err.message}`));
