@@ -42,6 +42,7 @@ export class AgentMetrics {
   private readonly libvirtCallDuration: Histogram<'procedure' | 'outcome'>;
   private readonly connectionUp: Gauge<'peer'>;
   private readonly reconnectsTotal: Counter<'peer'>;
+  private readonly stallsTotal: Counter<'cause' | 'answered_by'>;
   /** every reason ever set, so one that goes away is set back to 0 */
   private readonly reasonsSeen = new Set<string>(MISSING_REASONS);
 
@@ -138,7 +139,16 @@ export class AgentMetrics {
       registers,
     });
 
+    this.stallsTotal = new Counter({
+      name: 'ceilopoll_libvirt_stalls_total',
+      help:
+        'Cycles whose bulk stats call had no reply within the stall budget (cause=stalled) or was not sent because earlier calls were still unanswered inside libvirtd (cause=pending), by whose answer was used (per_domain, bulk).',
+      labelNames: ['cause', 'answered_by'],
+      registers,
+    });
+
     // Series that exist from the start, so alerts see 0 rather than nothing.
+    this.stallsTotal.inc({ cause: 'stalled', answered_by: 'per_domain' }, 0);
     for (const peer of PEERS) {
       this.connectionUp.set({ peer }, 0);
       this.reconnectsTotal.inc({ peer }, 0);
@@ -217,6 +227,11 @@ export class AgentMetrics {
   /** An observer for ConnectionOptions.onCall that feeds `libvirtCall`, naming procedures by number. */
   libvirtCallObserver(): CallObserver {
     return (proc, durationMs, outcome) => this.libvirtCall(procName(proc), durationMs, outcome);
+  }
+
+  /** A cycle's bulk stats call stalled, or was not sent, and the domains were asked on their own (BulkStall). */
+  stall(cause: 'stalled' | 'pending', answeredBy: 'bulk' | 'per-domain'): void {
+    this.stallsTotal.inc({ cause, answered_by: answeredBy === 'per-domain' ? 'per_domain' : 'bulk' });
   }
 
   /** The connection to `peer` went up or down. */

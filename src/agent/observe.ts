@@ -103,6 +103,7 @@ export function feedMetrics(agent: Agent, metrics: AgentMetrics): void {
     }
     metrics.missingByReason(usageMissingByReason(agent));
     metrics.instances(result.instances.length, result.skipped.length);
+    if (result.stall) metrics.stall(result.stall.cause, result.stall.answeredBy);
     spool();
   });
   agent.on('cycleDone', (c) => metrics.cycle(c.task, c.durationMs, c.outcome));

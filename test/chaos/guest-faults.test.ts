@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Agent, type CycleDone } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/agent/log.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
+import { feedMetrics } from '../../src/agent/observe.js';
 import { meterOutcomes, type CycleResult } from '../../src/agent/poll-cycle.js';
 import { stallBudgetFor } from '../../src/inspect/reader.js';
 import { MEMORY_METERS } from '../../src/samples/meters.js';
@@ -296,6 +298,8 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
         `every cycle on time (under 1 s: the stall budget ${budget} ms, then each domain asked on its own within as long again, and no bulk call while ours are still unanswered), none failed or skipped; the lab guests unaffected; the locked guest reported busy, then not running or gone`,
         async (obs) => {
           const pid = qemuPid(d);
+          const metrics = new AgentMetrics({ defaultMetrics: false });
+          feedMetrics(w.agent, metrics);
           const c0 = w.cycles.length;
           const d0 = w.done.length;
           const s0 = w.agent.taskStats!.skipped;
@@ -325,6 +329,10 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
           const unansweredIn = stalls.filter((c) => c.stall!.unanswered.some((u) => u.uuid === d.uuid)).length;
           const causes = [...new Set(stalls.map((c) => `${c.stall!.cause}/${c.stall!.answeredBy}`))];
           const lines = w.stallLines.slice(l0);
+          const stallSeries = (await metrics.registry.getSingleMetric('ceilopoll_libvirt_stalls_total')!.get()).values.filter((v) => v.value > 0);
+          const counted = stallSeries.map((v) => `${v.labels.cause}/${v.labels.answered_by} ${v.value}`).join(', ');
+          obs.note(`/metrics: ceilopoll_libvirt_stalls_total ${counted || 'none'}`);
+          expect(stallSeries.reduce((n, v) => n + v.value, 0)).toBe(stalls.length);
           obs.note(`virsh destroy took ${destroyed} ms; ${dn.length} cycles from the fault (${durations.join('/')} ms), ${failed} failed, ${skipped} ticks skipped, lab short in ${labShort}; the guest, cycle by cycle: ${outcomes.join(' -> ')}`);
           obs.note(`${stalls.length} cycle(s) asked the domains on their own (${causes.join(', ') || 'none'}), the guest unanswered in ${unansweredIn}; ${lines.length} stall log line(s)${lines.length ? `: ${lines.map((l) => `"${l.replace(/^.*?polling task /, 'polling task ')}"`).join(' then ')}` : ''}; libvirt calls per cycle ${cyc.map((c) => c.libvirtCalls).join('/')}`);
           // what must hold whatever the timing: nothing fails, the lab never short, the guest never reported with a value while locked

@@ -154,6 +154,19 @@ describe('samples and the last cycle', () => {
     expect((await scrape(m)).value('ceilopoll_missing_stats', { reason: 'something-new' })).toBe(0);
   });
 
+  it('counts stalled cycles by cause and by whose answer was used, from 0', async () => {
+    const m = new AgentMetrics({ defaultMetrics: false });
+    expect((await scrape(m)).value('ceilopoll_libvirt_stalls_total', { cause: 'stalled', answered_by: 'per_domain' })).toBe(0);
+    m.stall('stalled', 'per-domain');
+    m.stall('pending', 'per-domain');
+    m.stall('pending', 'per-domain');
+    m.stall('stalled', 'bulk');
+    const { value } = await scrape(m);
+    expect(value('ceilopoll_libvirt_stalls_total', { cause: 'stalled', answered_by: 'per_domain' })).toBe(1);
+    expect(value('ceilopoll_libvirt_stalls_total', { cause: 'pending', answered_by: 'per_domain' })).toBe(2);
+    expect(value('ceilopoll_libvirt_stalls_total', { cause: 'stalled', answered_by: 'bulk' })).toBe(1);
+  });
+
   it('sets the instance and skipped-domain gauges', async () => {
     const m = new AgentMetrics({ defaultMetrics: false });
     m.instances(12, 3);
