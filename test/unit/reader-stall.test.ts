@@ -225,21 +225,29 @@ describe('Connection: abandoned calls and late replies', () => {
 
 const decodeVersion = (b: Buffer): bigint => b.readBigUInt64BE(0);
 
+/**
+ * A reader that has seen all three domains once (the bulk call answering), then a cycle whose bulk
+ * call libvirtd holds; `reply(who)` answers every other call ('hold' keeps it back). `holdBulk(false)`
+ * lets the next bulk calls answer again.
+ */
+async function stalledCycle(reply: (who: string) => Buffer | 'hold', budgetMs = 100) {
+  let bulkHeld = false;
+  const st = scriptedDaemon((who) => (who === 'bulk' ? (bulkHeld ? 'hold' : fullReply()) : reply(who)));
+  const c = await connect();
+  const reader = await readerWithKnown(c, budgetMs);
+  bulkHeld = true;
+  const t0 = Date.now();
+  const r = await reader.read(c, { stallBudgetMs: budgetMs });
+  return { st, c, reader, r, took: Date.now() - t0, holdBulk: (on: boolean) => void (bulkHeld = on) };
+}
+
 describe('StatsReader: a stalled bulk call', () => {
   it('asks each domain on its own after the stall budget: a stopped QEMU (its job held by the stalled call) answers busy, the others in full', async () => {
-    let bulkHeld = false;
-    const st = scriptedDaemon((who) => {
-      if (who === 'bulk') return bulkHeld ? 'hold' : fullReply();
+    const { st, c, r, took } = await stalledCycle((who) => {
       if (who === 'bulk:late') return fullReply();
       if (who === stuck.name || who === 'retry') return rec(stuck, true);
       return rec(domByName(who)!);
     });
-    const c = await connect();
-    const reader = await readerWithKnown(c, 100);
-    bulkHeld = true;
-    const t0 = Date.now();
-    const r = await reader.read(c, { stallBudgetMs: 100 });
-    const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(95);
     // the budget, the three domains' own calls, and the two pauses (20 + 80 ms) before the busy one is asked again
     expect(took).toBeLessThan(1000);
@@ -269,19 +277,11 @@ describe('StatsReader: a stalled bulk call', () => {
   });
 
   it("a domain whose own call does not answer either (libvirtd holds its lock) is reported unanswered, busy; the others answer within twice the budget", async () => {
-    let bulkHeld = false;
-    const st = scriptedDaemon((who) => {
-      if (who === 'bulk') return bulkHeld ? 'hold' : fullReply();
-      if (who === stuck.name) return bulkHeld ? 'hold' : rec(stuck);
+    const { st, c, reader, r, took, holdBulk } = await stalledCycle((who) => {
+      if (who === stuck.name) return 'hold';
       if (who.endsWith(':late')) return statsReply([]); // destroyed meanwhile: transient, gone
       return rec(domByName(who)!);
     });
-    const c = await connect();
-    const reader = await readerWithKnown(c, 100);
-    bulkHeld = true;
-    const t0 = Date.now();
-    const r = await reader.read(c, { stallBudgetMs: 100 });
-    const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(190);
     expect(took).toBeLessThan(600);
     expect(r.stall).toEqual({ budgetMs: 100, cause: 'stalled', answeredBy: 'per-domain', busy: [], unanswered: [stuck], pendingCalls: 0 } satisfies BulkStall);
@@ -312,7 +312,7 @@ describe('StatsReader: a stalled bulk call', () => {
     st.release('bulk');
     st.release(stuck.name);
     await until(() => c.conn.unanswered === 0 && c.conn.inFlight === 0);
-    bulkHeld = false;
+    holdBulk(false);
     const r3 = await reader.read(c, { stallBudgetMs: 100 });
     expect(r3.stall).toBeUndefined();
     expect(r3.calls).toBe(1);
