@@ -38,7 +38,9 @@
 // RabbitMQ 3.10.8 on Erlang/OTP 25.2.3 (Debian 12), so the metadata store is Mnesia (Khepri only
 // arrives in 3.13). After a SIGKILL the node recovers on the next start: durable queues come back
 // with the persistent messages that were confirmed before the kill (classic queues confirm persistent
-// messages once they are on disk).
+// messages once they are on disk), provided they were declared more than 2 s before it: Mnesia writes
+// a declaration through OTP's disk_log, which flushes its write cache 2 s later, so a SIGKILL inside
+// that window loses the queue (and with it the confirmed message).
 //
 // Timings on this machine (2 vCPUs, 24 GB; measured around the public methods over 6 runs, with other
 // test suites and builds running alongside, load average 3-7):
