@@ -223,8 +223,8 @@ export class StatsReader {
     }
     readings.push(...extra);
     this.known = readings; // a reading has the domain and its state: no copy
-    if (stall) stall.busy = bulk ? busyIn(records) : [];
-    return { bulk, calls, readings, ...(stall ? { stall } : {}) };
+    // the busy ones are known only now, after the retries of the domains NOWAIT skipped
+    return { bulk, calls, readings, ...(stall ? { stall: { ...stall, busy: bulk ? busyIn(records) : [] } } : {}) };
   }
 
   /**
@@ -243,7 +243,7 @@ export class StatsReader {
       budgetMs,
       cause,
       answeredBy,
-      busy: [],
+      busy: [], // read() puts in the busy ones, after the retries of the domains NOWAIT skipped
       unanswered: unanswered.map((k) => k.domain),
       pendingCalls,
     });
