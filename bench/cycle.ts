@@ -132,14 +132,16 @@ async function main(): Promise<void> {
     await until('the first cycle', () => samples > 0);
     await until('the first cycle delivered', delivered);
     const [{ spec, task }] = internals.tasks as [Internals['tasks'][number]];
-    const cycle = async (): Promise<{ wall: number; cpu: number; deliveryCpu: number; deliveryWall: number }> => {
+    const faults = (): number => process.resourceUsage().minorPageFault + process.resourceUsage().majorPageFault;
+    const cycle = async (): Promise<{ wall: number; cpu: number; deliveryCpu: number; deliveryWall: number; faults: number }> => {
+      const f0 = faults();
       const c0 = cpuMs();
       const t0 = performance.now();
       await internals.runCycle(task.name, spec);
       const c1 = cpuMs();
       const t1 = performance.now();
       await until('delivery', delivered);
-      return { wall: t1 - t0, cpu: c1 - c0, deliveryCpu: cpuMs() - c1, deliveryWall: performance.now() - t1 };
+      return { wall: t1 - t0, cpu: c1 - c0, deliveryCpu: cpuMs() - c1, deliveryWall: performance.now() - t1, faults: faults() - f0 };
     };
     await cycle(); // one more warm-up: the JIT has now seen the whole path
     const runs = [];
@@ -154,6 +156,8 @@ async function main(): Promise<void> {
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
     console.log(`  cycle     wall ${f1(median(runs.map((r) => r.wall)))} ms, CPU ${f1(median(runs.map((r) => r.cpu)))} ms (${f1((1000 * median(runs.map((r) => r.cpu))) / samples)} µs/sample); means ${f1(mean(runs.map((r) => r.wall)))} / ${f1(mean(runs.map((r) => r.cpu)))} ms; CPU each: ${runs.map((r) => r.cpu.toFixed(0)).join(' ')}`);
     console.log(`  delivery  wall ${f1(median(runs.map((r) => r.deliveryWall)))} ms, CPU ${f1(median(runs.map((r) => r.deliveryCpu)))} ms`);
+    // page faults of cycle + delivery: memory given back to the kernel while idle is faulted in again
+    console.log(`  faults    ${median(runs.map((r) => r.faults))} page faults per cycle + delivery (median); each: ${runs.map((r) => r.faults).join(' ')}`);
     const spaces = v8.getHeapSpaceStatistics().filter((sp) => sp.space_size > 2 ** 20).map((sp) => `${sp.space_name.replace(/_space$/, '')} ${f1(sp.space_used_size / 2 ** 20)}/${f1(sp.space_size / 2 ** 20)}`).join(', ');
     console.log(`  memory    RSS ${f1(mem.rss / 2 ** 20)} MiB, heap used ${f1(mem.heapUsed / 2 ** 20)} of ${f1(mem.heapTotal / 2 ** 20)} MiB (${spaces}), external ${f1(mem.external / 2 ** 20)} MiB (array buffers ${f1(mem.arrayBuffers / 2 ** 20)})`);
     if (process.env.BENCH_HEAPSNAP) console.log(`  heap      snapshot in ${v8.writeHeapSnapshot(process.env.BENCH_HEAPSNAP)}`);
