@@ -132,7 +132,10 @@ async function main(): Promise<void> {
     await until('the first cycle', () => samples > 0);
     await until('the first cycle delivered', delivered);
     const [{ spec, task }] = internals.tasks as [Internals['tasks'][number]];
-    const faults = (): number => process.resourceUsage().minorPageFault + process.resourceUsage().majorPageFault;
+    const faults = (): number => {
+      const u = process.resourceUsage();
+      return u.minorPageFault + u.majorPageFault;
+    };
     const cycle = async (): Promise<{ wall: number; cpu: number; deliveryCpu: number; deliveryWall: number; faults: number }> => {
       const f0 = faults();
       const c0 = cpuMs();

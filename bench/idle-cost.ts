@@ -10,6 +10,8 @@
 
 import { createHmac } from 'node:crypto';
 
+import { median } from './stats.js';
+
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 10_000);
 const BURSTS = Number(process.env.BENCH_BURSTS ?? 8);
 
@@ -46,11 +48,6 @@ function arithmetic(): number {
   return x;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function series(work: () => unknown, gapMs: number): Promise<Burst[]> {
