@@ -21,18 +21,13 @@ import { promisify } from 'node:util';
 
 import { LibvirtClient } from '../src/libvirt/client.js';
 import { ListDomainsFlags, type DomainRef } from '../src/libvirt/protocol.js';
+import { median } from './stats.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = here.endsWith(path.join('dist', 'bench')) ? path.resolve(here, '../..') : path.resolve(here, '..');
 const genNode = path.join(repoRoot, 'test/lab/testdrv/gen-node.sh');
 const nodeDir = process.env.LAB_STATE ?? '/var/lib/libvirt/lab';
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
