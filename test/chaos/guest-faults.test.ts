@@ -17,6 +17,9 @@ import { AgentMetrics } from '../../src/agent/metrics.js';
 import { feedMetrics } from '../../src/agent/observe.js';
 import { meterOutcomes, type CycleResult } from '../../src/agent/poll-cycle.js';
 import { stallBudgetFor } from '../../src/inspect/reader.js';
+import { LibvirtClient } from '../../src/libvirt/client.js';
+import { StatsGroup, writeDomain, type DomainRef } from '../../src/libvirt/protocol.js';
+import { XdrWriter } from '../../src/libvirt/xdr.js';
 import { MEMORY_METERS } from '../../src/samples/meters.js';
 import { testAgentOptions } from '../support/agent.js';
 import { labGuests, sleep, until, virsh } from '../support/lab.js';
@@ -89,6 +92,73 @@ function outcomeOf(r: CycleResult, uuid: string): string {
   const o = meterOutcomes(ir.inspection, MEMORY_METERS.filter((m) => m.name === 'memory.usage' || m.name === 'memory.resident'));
   const part = (m: string): string => (o.values[m] !== undefined ? 'value' : (o.missing[m]?.reason ?? '?'));
   return `usage ${part('memory.usage')}, resident ${part('memory.resident')}`;
+}
+
+
+// Procedures of libvirt's remote program (remote_protocol.x) that only these faults use; each takes
+// a remote_nonnull_domain and nothing else.
+const DOMAIN_DESTROY = 12;
+const DOMAIN_SUSPEND = 34;
+const DOMAIN_UNDEFINE = 35;
+
+/** When a fault was sent inside the cycle's bulk call, and how each call ended, in ms from the bulk call's send. */
+interface InBulk {
+  /** the bulk call's round trip */
+  bulkMs: number;
+  faultSentMs: number;
+  faultDoneMs: number;
+  /** the fault's call failed: why */
+  faultError?: string;
+}
+
+type BulkCall = LibvirtClient['getAllDomainStats'];
+
+/**
+ * Fires `fire` once, `delayMs` after the agent's next bulk CONNECT_GET_ALL_DOMAIN_STATS (balloon
+ * group, every domain) was handed to its connection: a one-shot wrapper on the agent's client. With
+ * `delayMs` 0 the fault's call is queued in the same turn, so it leaves right behind the bulk call
+ * and reaches libvirtd while that call is being answered. Resolves once both calls have ended.
+ */
+function atBulkCall(agent: Agent, delayMs: number, fire: () => Promise<unknown>): Promise<InBulk> {
+  const client = agent.supervisor.client;
+  if (!client) throw new Error('the agent has no libvirt connection');
+  const original = LibvirtClient.prototype.getAllDomainStats;
+  const own = client as unknown as { getAllDomainStats?: BulkCall };
+  return new Promise((resolve) => {
+    own.getAllDomainStats = function (this: LibvirtClient, opts = {}) {
+      const reply = original.call(this, opts);
+      const isBulk = !opts.doms?.length && ((opts.stats ?? StatsGroup.BALLOON) & StatsGroup.BALLOON) !== 0;
+      if (!isBulk) return reply;
+      delete own.getAllDomainStats; // one shot: the prototype's method again
+      const t0 = performance.now();
+      const since = (): number => Math.round((performance.now() - t0) * 10) / 10;
+      let bulkMs = -1;
+      const bulkEnded = reply.then(
+        () => void (bulkMs = since()),
+        () => void (bulkMs = since()),
+      );
+      const go = (): void => {
+        const faultSentMs = since();
+        void fire().then(
+          () => ({ faultDoneMs: since() }),
+          (err: unknown) => ({ faultDoneMs: since(), faultError: err instanceof Error ? err.message : String(err) }),
+        ).then(async (f) => {
+          await bulkEnded;
+          resolve({ bulkMs, faultSentMs, ...f });
+        });
+      };
+      if (delayMs === 0) go();
+      else setTimeout(go, delayMs);
+      return reply;
+    };
+  });
+}
+
+/** One call of a domain procedure that takes only the domain, over `rw` (a read-write connection). */
+function domainCall(rw: LibvirtClient, proc: number, dom: DomainRef): Promise<Buffer> {
+  const x = new XdrWriter();
+  writeDomain(x, dom);
+  return rw.conn.call(proc, x.toBuffer());
 }
 
 const blockers: ChildProcess[] = [];
@@ -164,6 +234,86 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
         }
       },
     );
+  });
+
+  it('pause, destroy, undefine, QEMU SIGKILL inside the bulk call: the other instances are unaffected', { timeout: 300_000 }, async () => {
+    const rw = await LibvirtClient.connect({ uri: 'qemu:///system', readOnly: false });
+    const w = watchAgent(1);
+    try {
+      await scenario(
+        "own guests (cafe0000-) paused, destroyed, undefined and QEMU SIGKILLed inside the cycle's bulk CONNECT_GET_ALL_DOMAIN_STATS: each fault's call sent over a second (read-write) connection right behind the bulk call (round 1), then half the bulk call's round trip after it (round 2; Agent in-process, 1 s interval)",
+        "every fault sent before the bulk call's reply came back; that cycle and the later ones complete (each stats lab guest's memory.usage) and on time, none failed; afterwards the paused and undefined guests still polled, the destroyed and killed ones reported not running or gone",
+        async (obs) => {
+          const stats = labGuests().filter((g) => g.profile === 'stats');
+          const s0 = w.agent.taskStats?.skipped ?? 0;
+          const rows: string[] = [];
+          const outside: string[] = [];
+          const problems: string[] = [];
+          let cycles = 0;
+          let maxMs = 0;
+          for (const [round, first] of [[1, 11], [2, 21]] as const) {
+            const doms: OwnDomain[] = [];
+            for (let i = 0; i < 4; i++) doms.push(await createOwnDomain(first + i));
+            await until('the own guests polled with their rss', () => {
+              const c = w.cycles.at(-1);
+              return c && doms.every((d) => /resident value/.test(outcomeOf(c.result, d.uuid)));
+            }, 60_000, 100);
+            const refs = await Promise.all(doms.map((d) => rw.lookupByUuid(d.uuid)));
+            const pid = qemuPid(doms[3]!);
+            let delayMs = 0;
+            if (round === 2) {
+              // the round trip with these guests, from three cycles' bulk calls (nothing fired)
+              const rt: number[] = [];
+              for (let i = 0; i < 3; i++) rt.push((await atBulkCall(w.agent, 0, () => Promise.resolve())).bulkMs);
+              delayMs = Math.max(1, Math.floor(Math.min(...rt) / 2));
+              obs.note(`round 2: bulk round trips ${rt.join('/')} ms, faults sent ${delayMs} ms after the bulk call`);
+            }
+            const faults: Array<[string, OwnDomain, () => Promise<unknown>]> = [
+              ['paused', doms[0]!, () => domainCall(rw, DOMAIN_SUSPEND, refs[0]!)],
+              ['destroyed', doms[1]!, () => domainCall(rw, DOMAIN_DESTROY, refs[1]!)],
+              ['undefined', doms[2]!, () => domainCall(rw, DOMAIN_UNDEFINE, refs[2]!)],
+              ['QEMU SIGKILLed', doms[3]!, () => Promise.resolve(process.kill(pid, 'SIGKILL'))],
+            ];
+            for (const [what, d, act] of faults) {
+              const c0 = w.cycles.length;
+              const d0 = w.done.length;
+              const t = await atBulkCall(w.agent, delayMs, act);
+              await until('two cycles after the fault', () => w.done.length >= d0 + 3, 15_000, 50);
+              const window = w.cycles.slice(c0);
+              const done = w.done.slice(d0);
+              cycles += done.length;
+              maxMs = Math.max(maxMs, ...done.map((x) => x.durationMs));
+              const hit = window[0]!.result;
+              const short = window.filter((c) => stats.some((g) => !labUsage(c.result).has(g.uuid))).length;
+              const failed = done.filter((x) => x.outcome === 'failed').length;
+              const after = outcomeOf(window.at(-1)!.result, d.uuid);
+              rows.push(
+                `${what} (round ${round}): sent at ${t.faultSentMs} ms, answered at ${t.faultDoneMs} ms${t.faultError ? ` with "${t.faultError}"` : ''}, bulk reply at ${t.bulkMs} ms; ` +
+                  `that cycle ${done[0]!.durationMs} ms, the guest "${outcomeOf(hit, d.uuid)}", then "${after}"`,
+              );
+              if (t.faultSentMs >= t.bulkMs) outside.push(`${what} (round ${round}): sent at ${t.faultSentMs} ms, after the bulk reply at ${t.bulkMs} ms`);
+              if (t.faultError) problems.push(`${what} (round ${round}): the fault's own call failed: ${t.faultError}`);
+              if (short > 0 || failed > 0) problems.push(`${what} (round ${round}): ${short} cycle(s) without every stats lab guest, ${failed} failed`);
+              const gone = /not-running|absent/.test(after);
+              if ((what === 'destroyed' || what === 'QEMU SIGKILLed') !== gone) problems.push(`${what} (round ${round}): afterwards the guest is "${after}"`);
+            }
+            await removeOwnDomains();
+          }
+          const skipped = (w.agent.taskStats?.skipped ?? 0) - s0;
+          obs.note(`${cycles} cycles around the 8 faults, max ${maxMs} ms, ${skipped} ticks skipped`);
+          for (const r of rows) obs.note(r);
+          expect(problems).toEqual([]);
+          // right behind the bulk call, a fault cannot miss it: the reply needs a turn of the event loop
+          expect(outside.filter((o) => o.includes('round 1'))).toEqual([]);
+          if (outside.length > 0) obs.gap(`sent after the bulk call had its reply: ${outside.join('; ')}`);
+          if (skipped > 0 || maxMs >= 1000) obs.gap(`a cycle was late: max ${maxMs} ms at a 1 s interval, ${skipped} tick(s) skipped`);
+        },
+      );
+    } finally {
+      await w.stop();
+      await rw.close();
+      await removeOwnDomains();
+    }
   });
 
   it('a domain stuck in a job, then a QEMU SIGSTOPped: NOWAIT keeps the cycle on time', { timeout: 300_000 }, async () => {
