@@ -26,12 +26,17 @@
 //                       noted beside). One reading swings by 70 MB from run to run at 5000 domains,
 //                       with the moment V8 last collected garbage.
 //
-// The first cycle (connections opened, every domain's XML read, the test driver parsing its node
-// file) is a warm-up and not measured; then K cycles are. Keystone and Nova are
+// The first cycles are a warm-up and not measured: the first opens the connections, reads every
+// domain's XML and makes the test driver parse its node file, and for the first 30 s
+// (BENCH_WARMUP_S) a Node process is still compiling its code: on the 8 lab guests at a 5 s
+// interval ceilopoll used 370, 190 and 80 ms of CPU in its first three 5 s spans and about 10 ms
+// in every one after them (2026-11-27 16:38). So each agent's warm-up is as many cycles as
+// take BENCH_WARMUP_S at its interval (at least one), the same rule for both; then K cycles are
+// measured. Keystone and Nova are
 // test/support/fake-openstack.ts with no flavors, so both agents' flavor-id lookups get "not found"
 // and fall back to the flavor name.
 //
-// Env: BENCH_WORKLOADS (lab,100,1000,5000), BENCH_CYCLES (K, 5), BENCH_INTERVAL (5; 10 from 1000
+// Env: BENCH_WORKLOADS (lab,100,1000,5000), BENCH_CYCLES (K, 5), BENCH_WARMUP_S (30), BENCH_INTERVAL (5; 10 from 1000
 // domains), BENCH_AGENTS (ceilopoll,ceilometer), BENCH_OUT (bench/compare/last-run.md),
 // BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
 // LAB_STATE (/var/lib/libvirt/lab), BENCH_KEEP=1 (keep each run's directory: configs and logs),
@@ -58,6 +63,9 @@ const labState = process.env.LAB_STATE ?? '/var/lib/libvirt/lab';
 const transportUrl = process.env.TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
 const TOPIC = 'bench-compare';
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 5);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 30);
+/** cycles not measured before the K that are: as many as take WARMUP_S at the workload's interval, at least one */
+const warmupCycles = (w: Workload): number => Math.max(1, Math.ceil(WARMUP_S / w.interval));
 const AGENTS = (process.env.BENCH_AGENTS ?? 'ceilopoll,ceilometer').split(',');
 const CLK_TCK = 100; // Linux USER_HZ on x86_64 (getconf CLK_TCK)
 // the compiled agent (run.sh builds it there: outside the repository, so that lint and git ignore it)
@@ -201,6 +209,8 @@ export interface AgentFigures {
   intervalCpuMs: number;
   /** libvirtd's CPU time inside the agent's cycles */
   libvirtdCpuMs: number;
+  /** the cycles not measured, and the agent's CPU time from its start to the end of the last of them (/proc, process tree) */
+  warmup: { cycles: number; cpuMs: number };
   calls: number | null;
   /** samples per cycle */
   samples: number;
@@ -306,18 +316,19 @@ async function runMarked(
   }
 }
 
-/** The figures of cycles 2..K+1 (the first is the warm-up). */
-function figures(agent: AgentFigures['agent'], marks: Mark[], k: number): Omit<AgentFigures, 'calls' | 'note'> {
+/** The figures of cycles W+1..W+K (the first W are the warm-up). */
+function figures(agent: AgentFigures['agent'], marks: Mark[], w: number, k: number): Omit<AgentFigures, 'calls' | 'note'> {
   const starts = marks.filter((m) => m.kind === 'start');
   const ends = marks.filter((m) => m.kind === 'end');
-  const idx = Array.from({ length: k }, (_, i) => i + 1);
+  const idx = Array.from({ length: k }, (_, i) => w + i);
   const mean = (f: (i: number) => number): number => idx.reduce((a, i) => a + f(i), 0) / k;
   return {
     agent,
     cycles: k,
     wallMs: mean((i) => ends[i]!.seconds * 1000),
     cycleCpuMs: mean((i) => (ends[i]!.cpu - starts[i]!.cpu) * 1000),
-    intervalCpuMs: (ends[k]!.treeCpuMs - ends[0]!.treeCpuMs) / k,
+    intervalCpuMs: (ends[w + k - 1]!.treeCpuMs - ends[w - 1]!.treeCpuMs) / k,
+    warmup: { cycles: w, cpuMs: ends[w - 1]!.treeCpuMs },
     libvirtdCpuMs: mean((i) => (ends[i]!.libvirtd - starts[i]!.libvirtd) * 1000),
     samples: mean((i) => ends[i]!.samples),
     rssMb: median(idx.map((i) => ends[i]!.rssMb)),
@@ -333,11 +344,12 @@ async function runCeilopoll(w: Workload, dir: string, authUrl: string): Promise<
     'ceilopoll',
     process.execPath,
     [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
-    { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: CYCLES + 1, timeoutMs: timeoutFor(w, CYCLES + 1), logFile: path.join(dir, 'ceilopoll') },
+    { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: warmupCycles(w) + CYCLES, timeoutMs: timeoutFor(w, warmupCycles(w) + CYCLES), logFile: path.join(dir, 'ceilopoll') },
   );
-  const ends = marks.filter((m) => m.kind === 'end').slice(1, CYCLES + 1);
+  const warm = warmupCycles(w);
+  const ends = marks.filter((m) => m.kind === 'end').slice(warm, warm + CYCLES);
   return {
-    ...figures('ceilopoll', marks, CYCLES),
+    ...figures('ceilopoll', marks, warm, CYCLES),
     calls: ends.reduce((a, m) => a + m.calls, 0) / ends.length,
     note: '',
   };
@@ -347,13 +359,14 @@ async function runCeilometer(w: Workload, dir: string, authUrl: string): Promise
   const conf = writeConfig(dir, w, authUrl, await freePort());
   const args = (logFile: string): string[] => [wrapper, '--polling-namespaces', 'compute', '--config-file', conf, '--log-file', logFile];
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', BENCH_LIBVIRTD_PID: String(libvirtdPid()) };
-  // timed run: the warm-up cycle, then CYCLES more
+  // timed run: the warm-up cycles, then CYCLES more
+  const warm = warmupCycles(w);
   const timedLog = path.join(dir, 'ceilometer-polling.timed.log');
   const { marks, rootRssMb } = await runMarked('ceilometer-polling', '/usr/bin/python3', args(timedLog), {
     cwd: dir,
     env,
-    want: CYCLES + 1,
-    timeoutMs: timeoutFor(w, CYCLES + 1),
+    want: warm + CYCLES,
+    timeoutMs: timeoutFor(w, warm + CYCLES),
     logFile: timedLog,
   });
   const warnings = readFileSync(timedLog, 'utf8').split('\n').filter((l) => / WARNING /.test(l)).length;
@@ -383,9 +396,9 @@ async function runCeilometer(w: Workload, dir: string, authUrl: string): Promise
   }
   rmSync(lvlog, { force: true });
   return {
-    ...figures('ceilometer', marks, CYCLES),
+    ...figures('ceilometer', marks, warm, CYCLES),
     calls,
-    note: `calls: ${[...byProc].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} ${k}`).join(', ')}; RSS of the cotyledon master ${rootRssMb.toFixed(0)} MB besides; ${Math.round(warnings / (CYCLES + 1))} WARNING log lines per cycle`,
+    note: `calls: ${[...byProc].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} ${k}`).join(', ')}; RSS of the cotyledon master ${rootRssMb.toFixed(0)} MB besides; ${Math.round(warnings / (warm + CYCLES))} WARNING log lines per cycle`,
   };
 }
 
@@ -521,11 +534,11 @@ async function main(): Promise<void> {
       const r: Result = { workload: w, rawBulkMs: raw?.hot ?? null, rawBulkIdleMs: raw?.idle ?? null, figures: [] };
       for (const agent of AGENTS) {
         const dir = mkdtempSync(path.join(os.tmpdir(), `bench-compare-${agent}-`));
-        log(`${w.name}: ${agent} (interval ${w.interval} s, ${CYCLES} measured cycles after a warm-up; ${dir})`);
+        log(`${w.name}: ${agent} (interval ${w.interval} s, ${CYCLES} measured cycles after ${warmupCycles(w)} of warm-up; ${dir})`);
         const nova = (): number => fake.count('flavor-list') + fake.count('flavor-detail') + fake.count('flavor-show');
         const [auth0, nova0] = [fake.count('auth'), nova()];
         const fig = agent === 'ceilopoll' ? await runCeilopoll(w, dir, fake.authUrl) : await runCeilometer(w, dir, fake.authUrl);
-        fig.note += `${fig.note ? '; ' : ''}Keystone tokens ${fake.count('auth') - auth0}, Nova flavor requests ${nova() - nova0} (all runs)`;
+        fig.note += `${fig.note ? '; ' : ''}${fig.warmup.cycles} warm-up cycle(s) not measured, ${fig.warmup.cpuMs.toFixed(0)} ms of CPU from the agent's start to their end; Keystone tokens ${fake.count('auth') - auth0}, Nova flavor requests ${nova() - nova0} (all runs)`;
         log(`${w.name}: ${agent}: ${JSON.stringify(fig)}`);
         r.figures.push(fig);
         await purgeQueue();
@@ -537,7 +550,7 @@ async function main(): Promise<void> {
     await fake.close();
   }
   const lines: string[] = [];
-  lines.push(`ceilopoll vs Debian's ceilometer-polling 19.0.0 (Zed), same libvirtd, same ceilometer.conf, memory meters (usage, resident, swap.in, swap.out); ${new Date().toISOString()}, ${CYCLES} cycles after a warm-up per agent`, '');
+  lines.push(`ceilopoll vs Debian's ceilometer-polling 19.0.0 (Zed), same libvirtd, same ceilometer.conf, memory meters (usage, resident, swap.in, swap.out); ${new Date().toISOString()}, ${CYCLES} cycles per agent after a warm-up of ${WARMUP_S} s (at least one cycle)`, '');
   lines.push(table(results), '');
   for (const r of results) {
     const notes = r.figures.map((f) => `${f.agent}: ${f.note}`).join('; ');
