@@ -277,8 +277,11 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
             for (const [what, d, act] of faults) {
               const c0 = w.cycles.length;
               const d0 = w.done.length;
+              // resolves once the fault's own call has ended too (a destroy takes 1-2 s): the last two
+              // cycles waited for start after it, so they show what the fault left
               const t = await atBulkCall(w.agent, delayMs, act);
-              await until('two cycles after the fault', () => w.done.length >= d0 + 3, 15_000, 50);
+              const dAfter = w.done.length;
+              await until('two cycles after the fault', () => w.done.length >= Math.max(d0 + 3, dAfter + 2), 15_000, 50);
               const window = w.cycles.slice(c0);
               const done = w.done.slice(d0);
               cycles += done.length;
