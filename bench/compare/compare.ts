@@ -340,13 +340,13 @@ const timeoutFor = (w: Workload, cycles: number): number => (120 + w.interval * 
 
 async function runCeilopoll(w: Workload, dir: string, authUrl: string): Promise<AgentFigures> {
   const conf = writeConfig(dir, w, authUrl, await freePort());
+  const warm = warmupCycles(w);
   const { marks } = await runMarked(
     'ceilopoll',
     process.execPath,
     [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
-    { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: warmupCycles(w) + CYCLES, timeoutMs: timeoutFor(w, warmupCycles(w) + CYCLES), logFile: path.join(dir, 'ceilopoll') },
+    { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: warm + CYCLES, timeoutMs: timeoutFor(w, warm + CYCLES), logFile: path.join(dir, 'ceilopoll') },
   );
-  const warm = warmupCycles(w);
   const ends = marks.filter((m) => m.kind === 'end').slice(warm, warm + CYCLES);
   return {
     ...figures('ceilopoll', marks, warm, CYCLES),
