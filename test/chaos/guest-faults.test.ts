@@ -296,6 +296,14 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
               }
               const dAfter = w.done.length;
               await until('two cycles after the fault', () => w.done.length >= Math.max(d0 + 3, dAfter + 2), 15_000, 50);
+              // A killed or destroyed QEMU is cleaned up by libvirtd, which holds the domain meanwhile:
+              // the guest reads busy until then (seconds, in runs right after a full CI run). Wait for
+              // it to read not running, up to 20 s; the problem check below says if it never did.
+              const gone0 = Date.now();
+              if (what === 'destroyed' || what === 'QEMU SIGKILLed') {
+                await until('the guest read as not running', () => /not-running|absent/.test(outcomeOf(w.cycles.at(-1)!.result, d.uuid)), 20_000, 50).catch(() => undefined);
+              }
+              const goneAfterMs = Date.now() - gone0;
               const window = w.cycles.slice(c0);
               const done = w.done.slice(d0);
               cycles += done.length;
@@ -306,7 +314,7 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
               const after = outcomeOf(window.at(-1)!.result, d.uuid);
               rows.push(
                 `${what} (round ${round}): ${tried.length > 1 ? `missed at ${tried.slice(0, -1).join(', ')} ms (the bulk reply came first), ` : ''}sent at ${t.faultSentMs} ms, answered at ${t.faultDoneMs} ms${t.faultError ? ` with "${t.faultError}"` : ''}, bulk reply at ${t.bulkMs} ms; ` +
-                  `that cycle ${done[0]!.durationMs} ms, the guest "${outcomeOf(hit, d.uuid)}", then "${after}"`,
+                  `that cycle ${done[0]!.durationMs} ms, the guest "${outcomeOf(hit, d.uuid)}", then "${after}"${goneAfterMs > 500 ? ` (${goneAfterMs} ms after the two cycles)` : ''}`,
               );
               if (t.faultSentMs >= t.bulkMs) outside.push(`${what} (round ${round}): sent at ${t.faultSentMs} ms, after the bulk reply at ${t.bulkMs} ms`);
               if (t.faultError) problems.push(`${what} (round ${round}): the fault's own call failed: ${t.faultError}`);
