@@ -288,10 +288,14 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
               // cycles waited for start after it, so they show what the fault left
               // the bulk call's length varies from cycle to cycle (32-139 ms in one CI run): when its
               // reply beats the fault's moment, nothing is fired and the next cycle tries at half that
+              // the cycle whose bulk call the fault met: the first to end after the last arming
+              let fired = { c: w.cycles.length, d: w.done.length };
               let t = await atBulkCall(w.agent, delayMs, act);
               const tried = [delayMs];
               while (t.missed) {
                 tried.push(Math.floor(tried.at(-1)! / 2));
+                // the missed cycle has not ended yet (its reply is in, its samples not): the next one is it
+                fired = { c: fired.c + 1, d: fired.d + 1 };
                 t = await atBulkCall(w.agent, tried.at(-1)!, act);
               }
               const dAfter = w.done.length;
@@ -308,13 +312,13 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
               const done = w.done.slice(d0);
               cycles += done.length;
               maxMs = Math.max(maxMs, ...done.map((x) => x.durationMs));
-              const hit = window[0]!.result;
+              const hit = w.cycles[fired.c]!.result;
               const short = window.filter((c) => stats.some((g) => !labUsage(c.result).has(g.uuid))).length;
               const failed = done.filter((x) => x.outcome === 'failed').length;
               const after = outcomeOf(window.at(-1)!.result, d.uuid);
               rows.push(
                 `${what} (round ${round}): ${tried.length > 1 ? `missed at ${tried.slice(0, -1).join(', ')} ms (the bulk reply came first), ` : ''}sent at ${t.faultSentMs} ms, answered at ${t.faultDoneMs} ms${t.faultError ? ` with "${t.faultError}"` : ''}, bulk reply at ${t.bulkMs} ms; ` +
-                  `that cycle ${done[0]!.durationMs} ms, the guest "${outcomeOf(hit, d.uuid)}", then "${after}"${goneAfterMs > 500 ? ` (${goneAfterMs} ms after the two cycles)` : ''}`,
+                  `that cycle ${w.done[fired.d]!.durationMs} ms, the guest "${outcomeOf(hit, d.uuid)}", then "${after}"${goneAfterMs > 500 ? ` (${goneAfterMs} ms after the two cycles)` : ''}`,
               );
               if (t.faultSentMs >= t.bulkMs) outside.push(`${what} (round ${round}): sent at ${t.faultSentMs} ms, after the bulk reply at ${t.bulkMs} ms`);
               if (t.faultError) problems.push(`${what} (round ${round}): the fault's own call failed: ${t.faultError}`);
