@@ -43,7 +43,13 @@ export interface Packet {
 }
 
 export function encodePacket(header: Header, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const len = MIN_PACKET + payload.length;
+  const b = encodeHeader(header, payload.length);
+  return payload.length === 0 ? b : Buffer.concat([b, payload], b.length + payload.length);
+}
+
+/** The length word and header of a packet whose payload is `payloadLength` bytes (the payload goes right after). */
+export function encodeHeader(header: Header, payloadLength: number): Buffer {
+  const len = MIN_PACKET + payloadLength;
   if (len > MAX_PACKET) throw new RangeError(`packet of ${len} bytes exceeds libvirt's limit of ${MAX_PACKET}`);
   const b = Buffer.allocUnsafe(MIN_PACKET);
   b.writeUInt32BE(len, 0);
@@ -53,7 +59,7 @@ export function encodePacket(header: Header, payload: Buffer = Buffer.alloc(0)):
   b.writeInt32BE(header.type, 16);
   b.writeUInt32BE(header.serial >>> 0, 20);
   b.writeInt32BE(header.status, 24);
-  return payload.length === 0 ? b : Buffer.concat([b, payload], len);
+  return b;
 }
 
 function decodeHeader(b: Buffer, at: number): Header {

@@ -148,6 +148,54 @@ describe('calls in flight', () => {
     await c.close();
   });
 
+  it('times out each call at its own timeout, a shorter one made after a longer one first', async () => {
+    const held: Array<() => void> = [];
+    daemon.on(Proc.CONNECT_GET_HOSTNAME, ({ socket, header, daemon: d }) => {
+      held.push(() => d.reply(socket, header, str('node1')));
+      return 'no-reply';
+    });
+    const conn = await Connection.open(daemon.socketPath);
+    const t0 = performance.now();
+    const ended = (p: Promise<Buffer>): Promise<{ ms: number; err: unknown }> =>
+      p.then(
+        () => ({ ms: performance.now() - t0, err: null }),
+        (err: unknown) => ({ ms: performance.now() - t0, err }),
+      );
+    const long = ended(conn.call(Proc.CONNECT_GET_HOSTNAME, Buffer.alloc(0), 400));
+    const short = ended(conn.call(Proc.CONNECT_GET_HOSTNAME, Buffer.alloc(0), 60));
+    const none = ended(conn.call(Proc.CONNECT_GET_HOSTNAME, Buffer.alloc(0), 0));
+    const s = await short;
+    expect(s.err).toBeInstanceOf(CallTimeoutError);
+    expect((s.err as Error).message).toMatch(/within 60 ms/);
+    expect(s.ms).toBeGreaterThanOrEqual(59);
+    const l = await long;
+    expect(l.err).toBeInstanceOf(CallTimeoutError);
+    expect((l.err as Error).message).toMatch(/within 400 ms/);
+    expect(l.ms).toBeGreaterThanOrEqual(399);
+    expect(conn.inFlight).toBe(1); // the call without a timeout still waits
+    await until(() => held.length === 3);
+    held[2]!(); // its reply
+    expect((await none).err).toBeNull();
+    // the two late replies are dropped, the connection is fine
+    held[0]!();
+    held[1]!();
+    await until(() => conn.lateReplies === 2);
+    expect(conn.closed).toBe(false);
+    conn.close();
+  });
+
+  it('leaves no timer behind once its calls have settled', async () => {
+    daemon.on(Proc.CONNECT_GET_HOSTNAME, () => str('node1'));
+    const conn = await Connection.open(daemon.socketPath);
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const calls = Array.from({ length: 50 }, () => conn.call(Proc.CONNECT_GET_HOSTNAME, Buffer.alloc(0), 30_000));
+    expect(timers()).toBe(before + 1); // one for all of them
+    await Promise.all(calls);
+    expect(timers()).toBe(before);
+    conn.close();
+  });
+
   it('fails every pending call at once when the daemon goes, with no unhandled rejection', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): void => void unhandled.push(e);
