@@ -339,9 +339,9 @@ function readMemoryStats(r: XdrReader): MemoryStats {
   }
   for (let i = 0; i < n; i++) {
     const tag = r.int();
-    const val = r.uhyper();
+    const val = r.uhyperNumber();
     const name = MEMORY_STAT_TAGS[tag];
-    if (name !== undefined) out[name] = Number(val);
+    if (name !== undefined) out[name] = val;
   }
   return out;
 }

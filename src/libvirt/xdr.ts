@@ -60,6 +60,18 @@ export class XdrReader {
     return v;
   }
 
+  /**
+   * An unsigned hyper as a Number: the same value as Number(uhyper()), exact up to 2^53 and
+   * rounded to the nearest double above (hi * 2^32 is exact, so the sum is rounded once), without
+   * allocating a BigInt.
+   */
+  uhyperNumber(): number {
+    this.need(8, 'unsigned hyper');
+    const v = this.buf.readUInt32BE(this.offset) * 4294967296 + this.buf.readUInt32BE(this.offset + 4);
+    this.offset += 8;
+    return v;
+  }
+
   double(): number {
     this.need(8, 'double');
     const v = this.buf.readDoubleBE(this.offset);

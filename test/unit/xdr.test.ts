@@ -28,6 +28,27 @@ describe('XDR primitives', () => {
     r.end();
   });
 
+  it('reads an unsigned hyper as the Number that Number(uhyper()) gives, rounding included', () => {
+    const values = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 53n + 3n, 2n ** 63n + 2n ** 11n - 1n, 2n ** 63n + 2n ** 11n, 2n ** 64n - 1n];
+    // and some at random, across the whole range
+    let x = 0x9e3779b97f4a7c15n;
+    for (let i = 0; i < 200; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & (2n ** 64n - 1n);
+      values.push(x >> BigInt(i % 40));
+    }
+    const w = new XdrWriter();
+    for (const v of values) w.uhyper(v);
+    const b = w.toBuffer();
+    const asBig = new XdrReader(b);
+    const asNumber = new XdrReader(b);
+    for (const v of values) {
+      const want = Number(asBig.uhyper());
+      expect([v, asNumber.uhyperNumber()]).toEqual([v, want]);
+    }
+    asNumber.end();
+    expect(() => new XdrReader(hex('00000000 000000')).uhyperNumber()).toThrow(ProtocolError);
+  });
+
   it('reads any non-zero bool word as true, as glibc does', () => {
     const r = new XdrReader(hex('00000000 00000001 01000000'));
     expect([r.bool(), r.bool(), r.bool()]).toEqual([false, true, true]);
