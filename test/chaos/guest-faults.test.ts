@@ -18,11 +18,12 @@ import { feedMetrics } from '../../src/agent/observe.js';
 import { meterOutcomes, type CycleResult } from '../../src/agent/poll-cycle.js';
 import { stallBudgetFor } from '../../src/inspect/reader.js';
 import { LibvirtClient } from '../../src/libvirt/client.js';
-import { StatsGroup, writeDomain, type DomainRef } from '../../src/libvirt/protocol.js';
+import { writeDomain, type DomainRef } from '../../src/libvirt/protocol.js';
 import { XdrWriter } from '../../src/libvirt/xdr.js';
 import { MEMORY_METERS } from '../../src/samples/meters.js';
 import { testAgentOptions } from '../support/agent.js';
 import { labGuests, sleep, until, virsh } from '../support/lab.js';
+import { atBulkCall } from './in-rpc.js';
 import { createOwnDomain, qemuPid, removeOwnDomains, type OwnDomain } from './own-domains.js';
 import { scenario } from './report.js';
 import { CHAOS } from './support.js';
@@ -100,66 +101,6 @@ function outcomeOf(r: CycleResult, uuid: string): string {
 const DOMAIN_DESTROY = 12;
 const DOMAIN_SUSPEND = 34;
 const DOMAIN_UNDEFINE = 35;
-
-/** When a fault was sent inside the cycle's bulk call, and how each call ended, in ms from the bulk call's send. */
-interface InBulk {
-  /** the bulk call's round trip */
-  bulkMs: number;
-  faultSentMs: number;
-  faultDoneMs: number;
-  /** the fault's call failed: why */
-  faultError?: string;
-  /** the bulk reply was in before the fault's moment came: nothing was fired (try again, earlier) */
-  missed?: true;
-}
-
-type BulkCall = LibvirtClient['getAllDomainStats'];
-
-/**
- * Fires `fire` once, `delayMs` after the agent's next bulk CONNECT_GET_ALL_DOMAIN_STATS (balloon
- * group, every domain) was handed to its connection: a one-shot wrapper on the agent's client. With
- * `delayMs` 0 the fault's call is queued in the same turn, so it leaves right behind the bulk call
- * and reaches libvirtd while that call is being answered. If the bulk reply is already in when the
- * moment comes, nothing is fired (`missed`). Resolves once both calls have ended.
- */
-function atBulkCall(agent: Agent, delayMs: number, fire: () => Promise<unknown>): Promise<InBulk> {
-  const client = agent.supervisor.client;
-  if (!client) throw new Error('the agent has no libvirt connection');
-  const original = LibvirtClient.prototype.getAllDomainStats;
-  const own = client as unknown as { getAllDomainStats?: BulkCall };
-  return new Promise((resolve) => {
-    own.getAllDomainStats = function (this: LibvirtClient, opts = {}) {
-      const reply = original.call(this, opts);
-      const isBulk = !opts.doms?.length && ((opts.stats ?? StatsGroup.BALLOON) & StatsGroup.BALLOON) !== 0;
-      if (!isBulk) return reply;
-      delete own.getAllDomainStats; // one shot: the prototype's method again
-      const t0 = performance.now();
-      const since = (): number => Math.round((performance.now() - t0) * 10) / 10;
-      let bulkMs = -1;
-      const bulkEnded = reply.then(
-        () => void (bulkMs = since()),
-        () => void (bulkMs = since()),
-      );
-      const go = (): void => {
-        const faultSentMs = since();
-        if (bulkMs >= 0) {
-          resolve({ bulkMs, faultSentMs, faultDoneMs: faultSentMs, missed: true });
-          return;
-        }
-        void fire().then(
-          () => ({ faultDoneMs: since() }),
-          (err: unknown) => ({ faultDoneMs: since(), faultError: err instanceof Error ? err.message : String(err) }),
-        ).then(async (f) => {
-          await bulkEnded;
-          resolve({ bulkMs, faultSentMs, ...f });
-        });
-      };
-      if (delayMs === 0) go();
-      else setTimeout(go, delayMs);
-      return reply;
-    };
-  });
-}
 
 /** One call of a domain procedure that takes only the domain, over `rw` (a read-write connection). */
 function domainCall(rw: LibvirtClient, proc: number, dom: DomainRef): Promise<Buffer> {

@@ -1,7 +1,8 @@
 // libvirtd killed with SIGKILL and started again during cycles, 5 times, while an Agent polls the lab
 // every 2 s: the agent stays up, reconnects, the next cycle is complete (every lab guest in it), and
 // events work again: one of our own domains (cafe0000-) defined and started after the last restart
-// is announced by a lifecycle event and polled.
+// is announced by a lifecycle event and polled. Kills 1, 3 and 5 fire as a cycle starts; kills 2 and
+// 4 inside the cycle's bulk stats call, half its round trip after it was sent (in-rpc.ts).
 //
 // Run it only when nobody else uses the lab's libvirtd: it kills the daemon (the guests keep running).
 
@@ -17,6 +18,7 @@ import { createLogger } from '../../src/agent/log.js';
 import { lifecycleEventName, type LifecycleEventMsg } from '../../src/libvirt/protocol.js';
 import { testAgentOptions } from '../support/agent.js';
 import { killLibvirtd, labGuests, sleep, startLibvirtd, until, virsh } from '../support/lab.js';
+import { atBulkCall, type InBulk } from './in-rpc.js';
 import { createOwnDomain, removeOwnDomains } from './own-domains.js';
 import { scenario } from './report.js';
 import { CHAOS } from './support.js';
@@ -39,8 +41,8 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
 
   it('the agent stays up, reconnects, the next cycle is complete, events work again', { timeout: 300_000 }, async () => {
     await scenario(
-      `libvirtd SIGKILLed ${KILLS} times, each time just as a cycle starts (Agent in-process, 2 s interval), and started again`,
-      'the agent stays up (no crash, no unhandled rejection), reconnects each time, the first cycle after each reconnect is complete (all 8 lab guests); after the last restart a new domain is announced by a lifecycle event and polled',
+      `libvirtd SIGKILLed ${KILLS} times (Agent in-process, 2 s interval), and started again: kills 1, 3, 5 just as a cycle starts, kills 2 and 4 inside the cycle's bulk stats call, half its round trip after it was sent`,
+      'the agent stays up (no crash, no unhandled rejection), reconnects each time, the first cycle after each reconnect is complete (all 8 lab guests); the kills inside the bulk call are sent before its reply; after the last restart a new domain is announced by a lifecycle event and polled',
       async (obs) => {
         const lab = labGuests();
         const dir = mkdtempSync(path.join(os.tmpdir(), 'ceilopoll-chaos-libvirtd-'));
@@ -82,13 +84,41 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
           agent.start();
           await until('a complete first cycle', () => cycles.some((c) => complete(c.result)), 30_000, 100);
           const recover: number[] = [];
+          const inRpc: string[] = [];
           for (let k = 1; k <= KILLS; k++) {
-            const killed = new Promise<number>((resolve) => {
-              killAtNextCycle = () => {
-                void killLibvirtd().then(() => resolve(Date.now()));
-              };
-            });
-            const at = await killed;
+            let at: number;
+            if (k % 2 === 0) {
+              // Inside the bulk call: half its shortest round trip of three cycles after it was sent. A
+              // reply that beats that moment fires nothing, and the next cycle tries at half the delay.
+              const rt: number[] = [];
+              for (let i = 0; i < 3; i++) rt.push((await atBulkCall(agent, 0, () => Promise.resolve())).bulkMs);
+              const tried = [Math.max(1, Math.floor(Math.min(...rt) / 2))];
+              let t: InBulk = await atBulkCall(agent, tried[0]!, killLibvirtd);
+              while (t.missed && tried.length < 6) {
+                tried.push(Math.max(1, Math.floor(tried.at(-1)! / 2)));
+                t = await atBulkCall(agent, tried.at(-1)!, killLibvirtd);
+              }
+              if (t.missed) {
+                obs.gap(`kill ${k}: the bulk reply beat the kill at ${tried.join(', ')} ms (round trips ${rt.join('/')} ms); not fired inside the call`);
+                const killed = new Promise<number>((resolve) => {
+                  killAtNextCycle = () => void killLibvirtd().then(() => resolve(Date.now()));
+                });
+                at = await killed;
+              } else {
+                at = Date.now();
+                const how = t.bulkError ? `failed (${t.bulkError.slice(0, 110)})` : 'answered (its reply had left libvirtd)';
+                inRpc.push(`kill ${k}: sent ${t.faultSentMs} ms after the bulk call (round trips ${rt.join('/')} ms${tried.length > 1 ? `, tried at ${tried.join(', ')} ms` : ''}), libvirtd gone at ${t.faultDoneMs} ms; the bulk call ${how} at ${t.bulkMs} ms`);
+                expect(t.faultError).toBeUndefined();
+                expect(t.faultSentMs).toBeLessThan(t.bulkMs);
+              }
+            } else {
+              const killed = new Promise<number>((resolve) => {
+                killAtNextCycle = () => {
+                  void killLibvirtd().then(() => resolve(Date.now()));
+                };
+              });
+              at = await killed;
+            }
             await sleep(300 + k * 200); // a few cycles may fail meanwhile
             await startLibvirtd();
             const upAt = await until(`the agent reconnected after restart ${k}`, () => ups.find((t) => t > at), 30_000, 20);
@@ -100,6 +130,7 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
             recover.push(firstAfter.at - at);
           }
           const failed = done.filter((d) => d.outcome === 'failed');
+          for (const line of inRpc) obs.note(line);
           obs.note(`${KILLS} kills; first cycle after each restart complete (${lab.length} lab guests), ${recover.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s after the kill; libvirt reconnects ${agent.connections.libvirt.reconnects}; ${failed.length} cycle(s) failed while the daemon was down (${[...new Set(failed.map((f) => f.error?.message.slice(0, 80)))].join(' | ')}); ${agent.taskStats!.skipped} skipped`);
           expect(agent.connections.libvirt.reconnects).toBe(KILLS);
           expect(agent.connections.libvirt.connected).toBe(true);
