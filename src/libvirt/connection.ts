@@ -37,7 +37,7 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /**
    * Told once about every call when it settles: its procedure, how long it took and how it ended,
-   * for latency metrics. Unset: no clock is read and no promise is added. If it throws, the error
+   * for latency metrics. Unset: nothing is called. If it throws, the error
    * is swallowed: an observer must not change what the caller sees.
    */
   onCall?: CallObserver;
@@ -55,7 +55,7 @@ interface Pending {
   proc: number;
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
-  /** performance.now() when the call was made (for onCall) */
+  /** performance.now() when the call was made */
   started: number;
   /** the call's timeout in ms (0 = none) */
   timeoutMs: number;
@@ -173,7 +173,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * here (libvirtd may still be working on it) and its reply, should it come, is dropped.
    */
   call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = this.callTimeoutMs, signal?: AbortSignal): Promise<Buffer> {
-    const started = this.onCall ? performance.now() : 0;
+    const started = performance.now();
     if (this.closedWith) {
       this.observe(proc, started, 'error');
       return Promise.reject(new ConnectionClosedError(`${procName(proc)}: ${this.closedWith.message}`));
@@ -192,21 +192,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.nextSerial = this.nextSerial >= 0xffffffff ? 1 : this.nextSerial + 1;
     return new Promise<Buffer>((resolve, reject) => {
-      const now = timeoutMs > 0 || signal ? performance.now() : 0;
       const entry: Pending = {
         proc,
         resolve,
         reject,
         started,
         timeoutMs,
-        deadline: timeoutMs > 0 ? now + timeoutMs : Number.POSITIVE_INFINITY,
+        deadline: timeoutMs > 0 ? started + timeoutMs : Number.POSITIVE_INFINITY,
         unlisten: undefined,
       };
       if (signal) {
         // Gives up on the call: its serial leaves `pending`, and a reply that still comes is
         // dropped in route() (counted in lateReplies), never taken for a protocol error.
         const onAbort = (): void =>
-          this.giveUp(serial, entry, new CallAbandonedError(`${procName(proc)}: abandoned by the caller after ${Math.round(performance.now() - now)} ms; a late reply will be dropped`));
+          this.giveUp(serial, entry, new CallAbandonedError(`${procName(proc)}: abandoned by the caller after ${Math.round(performance.now() - started)} ms; a late reply will be dropped`));
         signal.addEventListener('abort', onAbort, { once: true });
         entry.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
@@ -423,7 +422,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.settle(serial, entry, 'error');
       entry.reject(new ConnectionClosedError(`${procName(entry.proc)}: ${err.message}`));
     }
-    this.disarmDeadline();
     this.emit('close', requested ? undefined : err);
   }
 }
