@@ -23,7 +23,7 @@ import { XdrWriter } from '../../src/libvirt/xdr.js';
 import { MEMORY_METERS } from '../../src/samples/meters.js';
 import { testAgentOptions } from '../support/agent.js';
 import { labGuests, sleep, until, virsh } from '../support/lab.js';
-import { atBulkCall } from './in-rpc.js';
+import { atBulkCall, halfBulkRoundTrip } from './in-rpc.js';
 import { createOwnDomain, qemuPid, removeOwnDomains, type OwnDomain } from './own-domains.js';
 import { scenario } from './report.js';
 import { CHAOS } from './support.js';
@@ -211,10 +211,9 @@ describe.skipIf(!CHAOS)('guest faults mid-cycle', () => {
             let delayMs = 0;
             if (round === 2) {
               // the round trip with these guests, from three cycles' bulk calls (nothing fired)
-              const rt: number[] = [];
-              for (let i = 0; i < 3; i++) rt.push((await atBulkCall(w.agent, 0, () => Promise.resolve())).bulkMs);
-              delayMs = Math.max(1, Math.floor(Math.min(...rt) / 2));
-              obs.note(`round 2: bulk round trips ${rt.join('/')} ms, faults sent ${delayMs} ms after the bulk call`);
+              const half = await halfBulkRoundTrip(w.agent);
+              delayMs = half.delayMs;
+              obs.note(`round 2: bulk round trips ${half.roundTrips.join('/')} ms, faults sent ${delayMs} ms after the bulk call`);
             }
             const faults: Array<[string, OwnDomain, () => Promise<unknown>]> = [
               ['paused', doms[0]!, () => domainCall(rw, DOMAIN_SUSPEND, refs[0]!)],

@@ -70,3 +70,13 @@ export function atBulkCall(agent: Agent, delayMs: number, fire: () => Promise<un
     };
   });
 }
+
+/**
+ * Half the shortest round trip of the agent's next three bulk calls (nothing fired), at least 1 ms:
+ * the moment that lands a fault inside a bulk call. Also the three round trips, for the report.
+ */
+export async function halfBulkRoundTrip(agent: Agent): Promise<{ delayMs: number; roundTrips: number[] }> {
+  const roundTrips: number[] = [];
+  for (let i = 0; i < 3; i++) roundTrips.push((await atBulkCall(agent, 0, () => Promise.resolve())).bulkMs);
+  return { delayMs: Math.max(1, Math.floor(Math.min(...roundTrips) / 2)), roundTrips };
+}

@@ -18,7 +18,7 @@ import { createLogger } from '../../src/agent/log.js';
 import { lifecycleEventName, type LifecycleEventMsg } from '../../src/libvirt/protocol.js';
 import { testAgentOptions } from '../support/agent.js';
 import { killLibvirtd, labGuests, sleep, startLibvirtd, until, virsh } from '../support/lab.js';
-import { atBulkCall, type InBulk } from './in-rpc.js';
+import { atBulkCall, halfBulkRoundTrip, type InBulk } from './in-rpc.js';
 import { createOwnDomain, removeOwnDomains } from './own-domains.js';
 import { scenario } from './report.js';
 import { CHAOS } from './support.js';
@@ -85,14 +85,18 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
           await until('a complete first cycle', () => cycles.some((c) => complete(c.result)), 30_000, 100);
           const recover: number[] = [];
           const inRpc: string[] = [];
+          /** SIGKILLs libvirtd as the next cycle starts; resolves once it is gone, with the time */
+          const killAtCycleStart = (): Promise<number> =>
+            new Promise<number>((resolve) => {
+              killAtNextCycle = () => void killLibvirtd().then(() => resolve(Date.now()));
+            });
           for (let k = 1; k <= KILLS; k++) {
             let at: number;
             if (k % 2 === 0) {
               // Inside the bulk call: half its shortest round trip of three cycles after it was sent. A
               // reply that beats that moment fires nothing, and the next cycle tries at half the delay.
-              const rt: number[] = [];
-              for (let i = 0; i < 3; i++) rt.push((await atBulkCall(agent, 0, () => Promise.resolve())).bulkMs);
-              const tried = [Math.max(1, Math.floor(Math.min(...rt) / 2))];
+              const { delayMs, roundTrips: rt } = await halfBulkRoundTrip(agent);
+              const tried = [delayMs];
               let t: InBulk = await atBulkCall(agent, tried[0]!, killLibvirtd);
               while (t.missed && tried.length < 6) {
                 tried.push(Math.max(1, Math.floor(tried.at(-1)! / 2)));
@@ -100,10 +104,7 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
               }
               if (t.missed) {
                 obs.gap(`kill ${k}: the bulk reply beat the kill at ${tried.join(', ')} ms (round trips ${rt.join('/')} ms); not fired inside the call`);
-                const killed = new Promise<number>((resolve) => {
-                  killAtNextCycle = () => void killLibvirtd().then(() => resolve(Date.now()));
-                });
-                at = await killed;
+                at = await killAtCycleStart();
               } else {
                 at = Date.now();
                 const how = t.bulkError ? `failed (${t.bulkError.slice(0, 110)})` : 'answered (its reply had left libvirtd)';
@@ -112,12 +113,7 @@ describe.skipIf(!CHAOS)('libvirtd SIGKILLed during cycles, 5 times', () => {
                 expect(t.faultSentMs).toBeLessThan(t.bulkMs);
               }
             } else {
-              const killed = new Promise<number>((resolve) => {
-                killAtNextCycle = () => {
-                  void killLibvirtd().then(() => resolve(Date.now()));
-                };
-              });
-              at = await killed;
+              at = await killAtCycleStart();
             }
             await sleep(300 + k * 200); // a few cycles may fail meanwhile
             await startLibvirtd();
