@@ -29,6 +29,9 @@ export interface EncodedNotification {
 /** The JSON of an ASCII-printable string as it appears inside the envelope's string. */
 const escapeForEnvelope = (innerJson: string): string => innerJson.replace(/["\\]/g, '\\$&');
 
+/** What JSON (ensure_ascii) writes otherwise than as it is: outside printable ASCII, `"` and `\`. */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
 /** A str the pre-image can carry as it is: Python would raise on a lone surrogate (the reference path does). */
 const ANY_SURROGATE = /[\ud800-\udfff]/;
 
@@ -148,6 +151,8 @@ export class NotificationEncoder {
       // a non-finite float is written differently in JSON (NaN) and in the pre-image (nan)
       if (s.name !== meter || !Number.isFinite(s.volume) || (s.monotonicTime !== null && !Number.isFinite(s.monotonicTime))) return false;
       if (!this.instanceParts(s.instance, s.state).fast || !this.meterParts(s).fast) return false;
+      // written into the JSON as they are: only what needs no escaping (the IdSource's and the clock's always do)
+      if (NEEDS_ESCAPE.test(s.id) || NEEDS_ESCAPE.test(s.timestamp)) return false;
     }
     return true;
   }

@@ -83,6 +83,25 @@ describe('NotificationEncoder', () => {
     expect(out.map((m) => m['display_name'])).toEqual(['test.dom.com', 'test.dom.com', 'renamed', 'test.dom.com']);
   });
 
+  it('handles pre-images beyond its first scratch buffer, and ids and timestamps that JSON must escape, as the reference does', () => {
+    // a 40 000-character display name: each pre-image is beyond the signer's first 16 KiB
+    const big = { ...base, displayName: 'é'.repeat(20_000) + 'x'.repeat(20_000) };
+    const many = Array.from({ length: 60 }, (_, k) => sample(k % 2 === 0 ? big : base, { id: `6c3a6c52-07d4-11ef-9f0a-${k.toString().padStart(12, '0')}` }));
+    const a = fixed();
+    const b = fixed();
+    const enc = new NotificationEncoder(opts, a.ids, a.clock);
+    const ref = new NotificationEncoder(opts, b.ids, b.clock);
+    // the same encoder before and after its scratch grew: small, large, small again
+    for (const batch of [[sample(base)], many, [sample(base)]]) {
+      const fast = enc.encode('memory.usage', batch);
+      expect(fast.body.toString('latin1')).toBe(ref.encodeReference('memory.usage', batch).body.toString('latin1'));
+    }
+    expect(enc.encode('memory.usage', many).body.length).toBeGreaterThan(1_000_000);
+    // ids and timestamps are written into the JSON as they are only when they need no escaping
+    expectSame(opts, 'memory.usage', [sample(base, { id: 'quote"and\\backslash' })]);
+    expectSame(opts, 'memory.usage', [sample(base, { id: '6c3a6c52-07d4-11ef-9f0a-5254001234ü6', timestamp: '2024-05-01T12:00:00.12345ß' })]);
+  });
+
   it('falls back to the reference path where it must: NaN volumes, a lone surrogate, a non-UTF-8 secret', () => {
     expectSame(opts, 'memory.usage', [sample(base, { volume: NaN })]);
     expectSame(opts, 'memory.usage', [sample(base, { volume: Infinity, monotonicTime: -Infinity })]);
