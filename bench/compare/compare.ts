@@ -40,7 +40,8 @@
 // domains), BENCH_AGENTS (ceilopoll,ceilometer), BENCH_OUT (bench/compare/last-run.md),
 // BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare), TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/),
 // LAB_STATE (/var/lib/libvirt/lab), BENCH_KEEP=1 (keep each run's directory: configs and logs),
-// BENCH_NODE_ARGS (extra node options for ceilopoll, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// BENCH_NODE_ARGS (extra node options for ceilopoll, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), after
+// the ones of the `#!` line of src/cli/main.ts, with which the installed `ceilopoll` starts.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,6 +55,7 @@ import { promisify } from 'node:util';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { GetAllStatsFlags, procName, StatsGroup } from '../../src/libvirt/protocol.js';
 import { DEFAULT_USER, FakeOpenStack } from '../../test/support/fake-openstack.js';
+import { shebangNodeOptions } from '../../test/support/shebang.js';
 import { median } from '../stats.js';
 
 const run = promisify(execFile);
@@ -71,6 +73,8 @@ const CLK_TCK = 100; // Linux USER_HZ on x86_64 (getconf CLK_TCK)
 // the compiled agent (run.sh builds it there: outside the repository, so that lint and git ignore it)
 const buildDir = process.env.BENCH_BUILD_DIR ?? '/var/tmp/ceilopoll-bench-compare';
 const ceilopollMain = path.join(buildDir, 'src/cli/main.js');
+/** as the installed `ceilopoll` starts (its `#!` line), then BENCH_NODE_ARGS */
+const ceilopollNodeArgs = [...shebangNodeOptions(ceilopollMain), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 const wrapper = path.join(here, 'ceilometer-polling-timed.py');
 const ceilopollPreload = path.join(buildDir, 'bench/compare/ceilopoll-timed.js');
 
@@ -344,7 +348,7 @@ async function runCeilopoll(w: Workload, dir: string, authUrl: string): Promise<
   const { marks } = await runMarked(
     'ceilopoll',
     process.execPath,
-    [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
+    [...ceilopollNodeArgs, '--import', ceilopollPreload, ceilopollMain, 'run', '--config-file', conf, '--log-level', 'INFO'],
     { cwd: dir, env: { BENCH_LIBVIRTD_PID: String(libvirtdPid()) }, want: warm + CYCLES, timeoutMs: timeoutFor(w, warm + CYCLES), logFile: path.join(dir, 'ceilopoll') },
   );
   const ends = marks.filter((m) => m.kind === 'end').slice(warm, warm + CYCLES);
@@ -550,7 +554,7 @@ async function main(): Promise<void> {
     await fake.close();
   }
   const lines: string[] = [];
-  lines.push(`ceilopoll vs Debian's ceilometer-polling 19.0.0 (Zed), same libvirtd, same ceilometer.conf, memory meters (usage, resident, swap.in, swap.out); ${new Date().toISOString()}, ${CYCLES} cycles per agent after a warm-up of ${WARMUP_S} s (at least one cycle)`, '');
+  lines.push(`ceilopoll vs Debian's ceilometer-polling 19.0.0 (Zed), same libvirtd, same ceilometer.conf, memory meters (usage, resident, swap.in, swap.out); ${new Date().toISOString()}, ${CYCLES} cycles per agent after a warm-up of ${WARMUP_S} s (at least one cycle); ceilopoll started as \`node ${ceilopollNodeArgs.join(' ')} main.js run\``, '');
   lines.push(table(results), '');
   for (const r of results) {
     const notes = r.figures.map((f) => `${f.agent}: ${f.note}`).join('; ');

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AmqpCollector } from '../support/amqp-collector.js';
 import { labGuests } from '../support/lab.js';
+import { shebangNodeOptions } from '../support/shebang.js';
 
 const SOAK_S = Number(process.env.CEILOPOLL_SOAK_SECONDS ?? 600);
 const BROKER = 'amqp://guest:guest@127.0.0.1:5672';
@@ -85,7 +86,10 @@ describe(`ceilopoll run for ${SOAK_S} s at a 10 s interval`, () => {
     fs.writeFileSync(pollingYaml, oneTask);
 
     const collector = new AmqpCollector(BROKER, { queue: `${TOPIC}.sample` });
-    const agent = spawn(process.execPath, ['dist/src/cli/main.js', 'run', '--config-file', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // started as the unit starts /usr/bin/ceilopoll: the file itself, through its `#!` line
+    const main = 'dist/src/cli/main.js';
+    fs.chmodSync(main, 0o755);
+    const agent = spawn(path.resolve(main), ['run', '--config-file', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = agent;
     let buf = '';
     agent.stderr.on('data', (d: Buffer) => {
@@ -112,6 +116,13 @@ describe(`ceilopoll run for ${SOAK_S} s at a 10 s interval`, () => {
       const start = Date.now();
       // the HTTP listener is up once the configuration is read
       for (let i = 0; i < 100 && probes.length === 0; i++) await probe().catch(() => sleep(200));
+      // node runs with the `#!` line's options (env -S split them off the one line)
+      const argv = fs.readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
+      const options = shebangNodeOptions(main);
+      expect(options.length).toBeGreaterThan(0);
+      expect(path.basename(argv[0] ?? '')).toBe('node');
+      expect(argv.slice(1, 1 + options.length)).toEqual(options);
+      expect(argv[1 + options.length]).toBe(path.resolve(main));
       const half = start + (SOAK_S * 1000) / 2;
       let reloaded = false;
       while (Date.now() - start < SOAK_S * 1000) {
