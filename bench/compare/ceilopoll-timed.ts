@@ -4,7 +4,8 @@
 // the spool) writes a start and an end line to stderr with the process's CPU time (process.cpuUsage:
 // user + system, every thread) and, when BENCH_LIBVIRTD_PID is set, libvirtd's CPU time (the sum of its
 // threads' /proc schedstat run time) around it. The end line also carries the libvirt calls the cycle
-// made (CycleResult.libvirtCalls) and the samples it produced. Nothing else changes.
+// made (CycleResult.libvirtCalls) and the samples it produced (from Agent.lastCycleResult). Nothing
+// else changes.
 //
 //   bench-compare cycle start <wall s> <pid> <agent cpu s> <libvirtd cpu s>
 //   bench-compare cycle end <wall s> <pid> <agent cpu s> <libvirtd cpu s> <cycle s> <libvirt calls> <samples>
@@ -12,7 +13,6 @@
 import { readdirSync, readFileSync, writeSync } from 'node:fs';
 
 import { Agent } from '../../src/agent/agent.js';
-import type { CycleResult } from '../../src/agent/poll-cycle.js';
 
 const libvirtd = process.env.BENCH_LIBVIRTD_PID;
 
@@ -41,10 +41,9 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-// runCycle and lastCycle are private to Agent; the preload reaches them the way JavaScript sees them.
-interface Timed {
+// runCycle is private to Agent; the preload reaches it the way JavaScript sees it.
+interface Timed extends Pick<Agent, 'lastCycleResult'> {
   runCycle(...args: unknown[]): Promise<void>;
-  lastCycle?: { result: CycleResult };
 }
 const proto = Agent.prototype as unknown as Timed;
 const runCycle = proto.runCycle;
@@ -59,9 +58,9 @@ proto.runCycle = async function timedRunCycle(this: Timed, ...args: unknown[]): 
     const secs = (performance.now() - t0) / 1000;
     const c1 = cpuSeconds();
     const lv1 = libvirtdCpuSeconds();
-    const result = this.lastCycle?.result;
-    const calls = result?.libvirtCalls ?? -1;
-    const samples = result ? result.runs.reduce((n, r) => n + r.samples.length, 0) : -1;
+    const last = this.lastCycleResult;
+    const calls = last?.libvirtCalls ?? -1;
+    const samples = last?.samples ?? -1;
     writeSync(2, `bench-compare cycle end ${(Date.now() / 1000).toFixed(6)} ${process.pid} ${c1.toFixed(6)} ${lv1.toFixed(6)} ${secs.toFixed(6)} ${calls} ${samples}\n`);
   }
 };

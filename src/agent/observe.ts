@@ -24,7 +24,7 @@ export interface SnapshotInfo {
 /** memory.usage's missing reasons in a cycle, every known reason present (0 when none). */
 function usageMissingByReason(agent: Agent): Record<string, number> {
   const counts: Record<string, number> = Object.fromEntries(MISSING_REASONS.map((r) => [r, 0]));
-  for (const ir of agent.lastCycleResult?.result.instances ?? []) {
+  for (const ir of agent.lastCycleResult?.instances ?? []) {
     const u = ir.inspection.usage;
     if (isMissing(u)) counts[u.reason] = (counts[u.reason] ?? 0) + 1;
   }
@@ -34,8 +34,8 @@ function usageMissingByReason(agent: Agent): Record<string, number> {
 export function agentSnapshot(agent: Agent, info: SnapshotInfo, now = Date.now()): AgentSnapshot {
   const { libvirt, broker } = agent.connections;
   const last = agent.lastCycleResult;
-  const meters = last?.result.runs.map((r) => r.meter) ?? [];
-  const instances: InstanceSnapshot[] = (last?.result.instances ?? []).map((ir) => {
+  const meters = last?.meters ?? [];
+  const instances: InstanceSnapshot[] = (last?.instances ?? []).map((ir) => {
     const o = meterOutcomes(ir.inspection, meters);
     return {
       uuid: ir.instance.uuid,
@@ -59,7 +59,7 @@ export function agentSnapshot(agent: Agent, info: SnapshotInfo, now = Date.now()
     broker: { target: info.brokerTarget, connected: broker.connected, since: broker.since, lastError: broker.lastError },
     inventory: {
       instances: instances.sort((a, b) => a.domainName.localeCompare(b.domainName)),
-      skipped: (last?.result.skipped ?? []).map((s) => ({ uuid: s.uuid, name: s.name, reason: s.reason })),
+      skipped: (last?.skipped ?? []).map((s) => ({ uuid: s.uuid, name: s.name, reason: s.reason })),
     },
     tasks: agent.taskList.map((t) => ({
       name: t.name,
@@ -80,8 +80,8 @@ export function agentSnapshot(agent: Agent, info: SnapshotInfo, now = Date.now()
           task: last.task,
           at: last.at,
           durationMs: last.durationMs,
-          instances: last.result.instances.length,
-          samples: last.result.runs.reduce((n, r) => n + r.samples.length, 0),
+          instances: last.instances.length,
+          samples: last.samples,
           missingByReason: usageMissingByReason(agent),
         }
       : null,
