@@ -5,7 +5,8 @@
 // grow to 16). Measured with `bench-compare` (README, Benchmarks): at 5000 domains the agent's RSS
 // after a cycle went from 198-226 MB (229-260 at most) to 142-146 MB (147-148 at most), for 40-50 %
 // more CPU per cycle there; at 1000 domains the CPU moved within the machine's spread (175-184
-// against 139-194 ms) and the largest RSS went from 140-153 to 109-118 MB. Run `node dist/src/cli/main.js` to start without it. `env -S` splits the line.
+// against 139-194 ms) and the largest RSS went from 140-153 to 109-118 MB. Run
+// `node dist/src/cli/main.js` to start without it. `env -S` splits the line.
 
 import { checkConfigMain } from './check-config.js';
 import { doctorMain } from './doctor.js';
