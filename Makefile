@@ -9,7 +9,7 @@ DEMO_GUESTS ?= stats nostats
 # `make soak`: how long the agent runs (the issue's proof is 10 minutes at a 10 s interval)
 SOAK_SECONDS ?= 600
 
-.PHONY: help install build lint test test-unit test-integration e2e soak rabbitmq-up lab-up lab-down ceilometer-install bench demo clean
+.PHONY: help install build lint test test-unit test-integration e2e e2e-trixie soak rabbitmq-up lab-up lab-down ceilometer-install ceilometer-trixie-install bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -30,11 +30,12 @@ lint: install ## eslint and the strict type check
 test-unit: install ## unit tests only (no libvirt needed)
 	npx vitest run test/unit
 
-test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e (notification agent, then Gnocchi), the 10-minute soak and fault injection (real libvirtd, QEMU guests, RabbitMQ, notification agent)
+test: install lab-up ceilometer-install ## everything: lint, unit, integration, e2e (notification agent: Zed, then Ceilometer 24 in a trixie root; then Gnocchi), the 10-minute soak and fault injection (real libvirtd, QEMU guests, RabbitMQ, notification agent)
 	$(MAKE) lint
 	$(MAKE) rabbitmq-up
 	npx vitest run
 	$(MAKE) e2e
+	$(MAKE) e2e-trixie
 	$(MAKE) e2e-gnocchi
 	$(MAKE) soak
 	$(MAKE) chaos
@@ -45,11 +46,17 @@ soak: install lab-up rabbitmq-up ## the built agent for SOAK_SECONDS at a 10 s i
 chaos: install lab-up rabbitmq-up ceilometer-install ## fault injection (issue 6, part of make test): libvirtd SIGKILL, guest faults, 2-min broker outage, RabbitMQ SIGKILL, full spool disk, fuzzing; writes test/chaos/last-report.md (CHAOS_ARGS: vitest filters)
 	npx vitest run --config test/chaos/vitest.config.ts $(CHAOS_ARGS)
 
+ceilometer-trixie-install: ## Debian 13's Ceilometer 24.0.0 (2025.1) in a trixie root made by debootstrap (test/lab/ceilometer-trixie.sh; about 3 minutes, 820 MB)
+	bash test/lab/ceilometer-trixie.sh install
+
 ceilometer-install: ## Debian's ceilometer-agent-notification (and with it /etc/ceilometer's shipped ceilometer.conf and polling.yaml)
 	bash test/e2e/notification-agent.sh install
 
 e2e: install lab-up rabbitmq-up ## ceilopoll -> RabbitMQ -> Debian's ceilometer-agent-notification (apt), checked end to end
 	npx vitest run --config vitest.e2e.config.ts
+
+e2e-trixie: install lab-up rabbitmq-up ceilometer-install ceilometer-trixie-install ## the same end-to-end tests against Debian 13's ceilometer-agent-notification (Ceilometer 24.0.0, 2025.1) in a trixie root
+	CEILOMETER_RELEASE=trixie npx vitest run --config vitest.e2e.config.ts
 
 e2e-gnocchi: install lab-up rabbitmq-up ## ceilopoll -> RabbitMQ -> ceilometer-agent-notification -> a real Gnocchi 4.4 (apt, PostgreSQL, file storage), checked measure by measure
 	npx vitest run --config test/gnocchi/vitest.config.ts

@@ -51,6 +51,27 @@ export const ACCEPTED_KEYS_ZED = [
 ] as const;
 
 /**
+ * The key order of 2023.1 and later (Ceilometer 24 in Debian 13 checked): Sample has user_name and
+ * project_name after user_id and project_id, and TelemetryIpc sets them from the wire dict, null when
+ * the sample did not carry them.
+ */
+export const ACCEPTED_KEYS_WITH_NAMES = ['name', 'type', 'unit', 'volume', 'user_id', 'user_name', 'project_id', 'project_name', 'resource_id', 'timestamp', 'resource_metadata', 'source', 'id', 'monotonic_time'] as const;
+
+/** Which notification agent the e2e runs use (test/e2e/notification-agent.sh): Zed by default. */
+export const CEILOMETER_RELEASE = process.env.CEILOMETER_RELEASE ?? 'debian12';
+
+/**
+ * The line a notification agent of `release` stores for a sample Zed stored as `zedLine`: the same
+ * bytes on Zed; on Ceilometer 24 the same with `"user_name": null` and `"project_name": null` added
+ * after user_id and project_id (ACCEPTED_KEYS_WITH_NAMES), the samples having neither.
+ */
+export function storedLine(zedLine: string, release: string = CEILOMETER_RELEASE): string {
+  if (release === 'debian12') return zedLine;
+  // the first occurrences: the top-level keys come before resource_metadata
+  return zedLine.replace(', "project_id": ', ', "user_name": null, "project_id": ').replace(', "resource_id": ', ', "project_name": null, "resource_id": ');
+}
+
+/**
  * The complete lines of a file publisher output, as written. A last line without its newline is still
  * being written (Python's logging handler writes the record, then the terminator) and is left out.
  * A file that does not exist yet reads as no lines.

@@ -1,5 +1,6 @@
 // End to end: ceilopoll polls the lab's real guests and publishes to the machine's RabbitMQ; the
-// real Debian 12 ceilometer-agent-notification (Zed) takes the notifications and writes what it
+// real Debian 12 ceilometer-agent-notification (Zed; with CEILOMETER_RELEASE=trixie Debian 13's
+// Ceilometer 24, `make e2e-trixie`) takes the notifications and writes what it
 // accepts to a file:// publisher. Every memory.usage sample ceilopoll sent must come out of the
 // real agent with the same volume, resource_id and metadata (and so every other memory meter).
 

@@ -12,7 +12,9 @@
 #   notification-agent.sh status DIR   says whether it runs (exit 3 if not), how many samples it stored
 #                                      and how many consumers notifications.sample has
 #
-# Env: TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/), START_TIMEOUT_S (60), STOP_TIMEOUT_S (20),
+# Env: CEILOMETER_RELEASE (debian12: the machine's Zed from apt; trixie: Debian 13's Ceilometer 24.0.0, 2025.1,
+#      in the root test/lab/ceilometer-trixie.sh makes, which install then makes and start runs the agent in),
+#      TRANSPORT_URL (rabbit://guest:guest@127.0.0.1:5672/), START_TIMEOUT_S (60), STOP_TIMEOUT_S (20),
 #      METERS (memory.*: the pipeline source's meter patterns, comma-separated), FORCE=1 (start although
 #      another process already consumes notifications.sample: samples would then be split between them),
 #      PURGE=1 (start: empty notifications.sample first, so that messages left from earlier runs are not
@@ -21,6 +23,15 @@
 set -euo pipefail
 
 AGENT_BIN=/usr/bin/ceilometer-agent-notification
+CEILOMETER_RELEASE=${CEILOMETER_RELEASE:-debian12}
+TRIXIE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../lab/ceilometer-trixie.sh
+case $CEILOMETER_RELEASE in
+  debian12 | trixie) ;;
+  *)
+    echo "notification-agent.sh: CEILOMETER_RELEASE=$CEILOMETER_RELEASE: debian12 (Zed, the default) or trixie (Ceilometer 24)" >&2
+    exit 1
+    ;;
+esac
 QUEUE=notifications.sample
 TRANSPORT_URL=${TRANSPORT_URL:-rabbit://guest:guest@127.0.0.1:5672/}
 START_TIMEOUT_S=${START_TIMEOUT_S:-60}
@@ -49,6 +60,12 @@ stop_packaged_service() {
 
 cmd_install() {
   need_root
+  if [[ $CEILOMETER_RELEASE == trixie ]]; then
+    # the queue tool (amqp_tool) runs on the machine's python3 with the Zed packages' py-amqp
+    CEILOMETER_RELEASE=debian12 cmd_install
+    "$TRIXIE" install
+    return
+  fi
   if dpkg-query -W -f='${Status}' ceilometer-agent-notification 2>/dev/null | grep -q '^install ok installed$' &&
     [[ -x $AGENT_BIN ]]; then
     log "ceilometer-agent-notification $(dpkg-query -W -f='${Version}' ceilometer-agent-notification) already installed"
@@ -205,7 +222,15 @@ cmd_start() {
   local dir=${1:?usage: start DIR}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd -P)
-  [[ -x $AGENT_BIN ]] || die "$AGENT_BIN not installed: run '$0 install' first"
+  local agent=("$AGENT_BIN")
+  if [[ $CEILOMETER_RELEASE == trixie ]]; then
+    # the same program in the trixie root, which sees $dir at the same path; the exec chain keeps the pid
+    [[ -x $(readlink -f "$TRIXIE") ]] && "$TRIXIE" exec -- test -x "$AGENT_BIN" ||
+      die "$AGENT_BIN not installed in the trixie root: run 'CEILOMETER_RELEASE=trixie $0 install' first"
+    agent=("$TRIXIE" exec --bind "$dir" -- "$AGENT_BIN")
+  else
+    [[ -x $AGENT_BIN ]] || die "$AGENT_BIN not installed: run '$0 install' first"
+  fi
   local pid
   if pid=$(agent_pid "$dir"); then die "an agent already runs for $dir (pid $pid): '$0 stop $dir' first"; fi
 
@@ -230,7 +255,7 @@ Stop it, or FORCE=1."
   t0=$(date +%s.%N)
   # setsid: its own session and process group, so stop can signal the agent and its worker together.
   # (From a non-interactive shell the child is no group leader, so setsid execs in place: $! is the agent.)
-  setsid "$AGENT_BIN" --config-file "$dir/ceilometer.conf" --config-dir "$dir/conf.d" \
+  setsid "${agent[@]}" --config-file "$dir/ceilometer.conf" --config-dir "$dir/conf.d" \
     </dev/null >>"$dir/agent.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/agent.pid"
@@ -260,7 +285,7 @@ $(tail -n 40 "$dir/agent.log")"
   done
   local t1
   t1=$(date +%s.%N)
-  log "agent pid $pid consumes $QUEUE after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s; output $dir/accepted.jsonl, log $dir/agent.log"
+  log "agent pid $pid ($CEILOMETER_RELEASE) consumes $QUEUE after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s; output $dir/accepted.jsonl, log $dir/agent.log"
 }
 
 cmd_stop() {
