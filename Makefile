@@ -84,7 +84,7 @@ bench: install lab-up rabbitmq-up ## benchmarks: libvirt client vs virsh, publis
 	npx tsx bench/spool.ts
 	npx tsx bench/cycle.ts
 
-bench-compare: install lab-up rabbitmq-up ## ceilopoll vs Debian's ceilometer-polling (Zed, apt) on the same libvirtd: wall, CPU, libvirt calls, RSS per cycle (bench/compare)
+bench-compare: install lab-up rabbitmq-up ## ceilopoll vs Debian's ceilometer-polling, Zed (Debian 12) and 24.0 (Debian 13 root), on the same libvirtd: wall, CPU, libvirt calls, RSS per cycle (bench/compare)
 	bash bench/compare/run.sh
 
 demo: install rabbitmq-up ## libvirtd with 2 guests, RabbitMQ; check-config, doctor, then the agent for a few cycles and the memory.usage samples as they arrive from the bus

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# bench/compare/run.sh -- `make bench-compare`: ceilopoll against Debian's ceilometer-polling (Zed) on the
-# same libvirtd in the same run (bench/compare/compare.ts measures; this script prepares).
+# bench/compare/run.sh -- `make bench-compare`: ceilopoll against Debian's ceilometer-polling, Debian 12's
+# (Ceilometer 19, Zed) and Debian 13's (Ceilometer 24, 2025.1), on the same libvirtd in the same run
+# (bench/compare/compare.ts measures; this script prepares).
 #
 #   1. apt-installs ceilometer-agent-compute and python3-libvirt if missing, without letting dpkg start
-#      the service (test/lab/apt-install-no-start.sh, shared with test/e2e/notification-agent.sh);
+#      the service (test/lab/apt-install-no-start.sh, shared with test/e2e/notification-agent.sh), and
+#      makes the trixie root with Ceilometer 24 if missing (test/lab/ceilometer-trixie.sh), each only
+#      when BENCH_AGENTS names that agent;
 #   2. compiles ceilopoll to BENCH_BUILD_DIR (/var/tmp/ceilopoll-bench-compare; the agent runs as
 #      `node .../src/cli/main.js run`, no transpiler);
 #   3. optionally reshapes the lab first: LAB_GUESTS="stats stats stats" runs test/lab/up.sh with those
@@ -34,9 +37,16 @@ install_ceilometer() {
   if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then /etc/init.d/ceilometer-agent-compute stop || true; fi
 }
 
-install_ceilometer
+AGENTS=${BENCH_AGENTS:-ceilopoll,ceilometer,ceilometer-trixie}
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
-log "ceilometer-polling from python3-ceilometer $(version python3-ceilometer), libvirt-python $(version python3-libvirt)"
+if [[ ,$AGENTS, == *,ceilometer,* ]]; then
+  install_ceilometer
+  log "ceilometer-polling from python3-ceilometer $(version python3-ceilometer), libvirt-python $(version python3-libvirt)"
+fi
+if [[ ,$AGENTS, == *,ceilometer-trixie,* ]]; then
+  # Debian 13's Ceilometer 24 in a trixie root beside the machine's (about 3 minutes the first time)
+  test/lab/ceilometer-trixie.sh install
+fi
 
 # The agent runs compiled (node, no transpiler), built outside the repository so that neither lint nor
 # git sees it; package.json and node_modules there make Node resolve it as the repository's ESM code.
