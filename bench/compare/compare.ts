@@ -1,8 +1,9 @@
-// Benchmark: ceilopoll against Debian's ceilometer-polling: Debian 12's Ceilometer 19.0.0 (Zed, the issue's
-// reference, `ceilometer`) and Debian 13's Ceilometer 24.0.0 (2025.1, `ceilometer-trixie`: run in a trixie
-// root, test/lab/ceilometer-trixie.sh). All run as child processes against the same libvirtd, the same
-// RabbitMQ and the same ceilometer.conf, one after the other, per workload. Per polling cycle of the four memory meters (memory.usage, memory.resident,
-// memory.swap.in, memory.swap.out), from cycle-marking preloads that change nothing else
+// Benchmark: ceilopoll against Debian's ceilometer-polling: Debian 12's Ceilometer 19.0.0 (Zed, the
+// issue's reference, `ceilometer`) and Debian 13's Ceilometer 24.0.0 (2025.1, `ceilometer-trixie`: run
+// in a trixie root, test/lab/ceilometer-trixie.sh). All run as child processes against the same
+// libvirtd, the same RabbitMQ and the same ceilometer.conf, one after the other, per workload. Per
+// polling cycle of the four memory meters (memory.usage, memory.resident, memory.swap.in,
+// memory.swap.out), from cycle-marking preloads that change nothing else
 // (ceilopoll-timed.ts around Agent.runCycle, ceilometer-polling-timed.py around
 // PollingTask.poll_and_notify):
 //
