@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-# Debian's ceilometer-polling (Zed, the entry point /usr/bin/ceilometer-polling runs), with one change
+# Debian's ceilometer-polling (the entry point /usr/bin/ceilometer-polling runs: Debian 12's Zed, and
+# Debian 13's 24.0.0 in the trixie root, where both patched methods are unchanged), with one change
 # for the benchmark: each polling cycle, PollingTask.poll_and_notify (discovery, inspection, samples,
 # notifications sent), writes a start and an end line to stderr with the process's CPU time
 # (time.process_time: user + system, every thread) and, when BENCH_LIBVIRTD_PID is set, libvirtd's CPU
 # time (the sum of its threads' /proc schedstat run time) around it. Ceilometer logs when a pollster
 # starts but not when a cycle's last notification has gone, and its pollsters run in random order,
-# so the log alone cannot delimit a cycle. The counterpart of bench/compare/ceilopoll-timed.mjs.
+# so the log alone cannot delimit a cycle. The counterpart of bench/compare/ceilopoll-timed.ts.
 #
 #   bench-compare cycle start <wall s> <pid> <agent cpu s> <libvirtd cpu s>
 #   bench-compare cycle end <wall s> <pid> <agent cpu s> <libvirtd cpu s> <cycle s> -1 <samples sent>
