@@ -56,7 +56,8 @@ import { promisify } from 'node:util';
 
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { GetAllStatsFlags, procName, StatsGroup } from '../../src/libvirt/protocol.js';
-import { DEFAULT_USER, FakeOpenStack } from '../../test/support/fake-openstack.js';
+import { FakeOpenStack } from '../../test/support/fake-openstack.js';
+import { writePollingConf } from '../../test/support/polling-conf.js';
 import { shebangNodeOptions } from '../../test/support/shebang.js';
 import { median } from '../stats.js';
 
@@ -161,40 +162,17 @@ interface Workload {
   realGuests: boolean;
 }
 
-/** One ceilometer.conf read by both agents; each keeps to its own sections ([ceilopoll] is ceilopoll's). */
+/** One ceilometer.conf read by all agents; each keeps to its own sections ([ceilopoll] is ceilopoll's). */
 function writeConfig(dir: string, w: Workload, authUrl: string, httpPort: number): string {
-  const pollingYaml = path.join(dir, 'polling.yaml');
-  writeFileSync(
-    pollingYaml,
-    ['---', 'sources:', '  - name: memory', `    interval: ${w.interval}`, '    meters:', ...['memory.usage', 'memory.resident', 'memory.swap.in', 'memory.swap.out'].map((m) => `      - ${m}`), ''].join('\n'),
-  );
-  const conf = path.join(dir, 'ceilometer.conf');
-  writeFileSync(
-    conf,
-    [
-      '[DEFAULT]',
-      `transport_url = ${transportUrl}`,
-      'libvirt_type = qemu',
-      `libvirt_uri = ${w.uri}`,
-      'host = bench-compare-node',
-      'debug = false',
-      '[polling]',
-      `cfg_file = ${pollingYaml}`,
-      '[oslo_messaging_notifications]',
-      'driver = messagingv2',
-      `topics = ${TOPIC}`,
-      '[compute]',
-      'instance_discovery_method = libvirt_metadata',
-      '[service_credentials]',
-      'auth_type = password',
-      `auth_url = ${authUrl}`,
-      `username = ${DEFAULT_USER.name}`,
-      `password = ${DEFAULT_USER.password}`,
-      'project_name = service',
-      'user_domain_name = Default',
-      'project_domain_name = Default',
-      'interface = public',
-      'region_name = RegionOne',
+  return writePollingConf({
+    dir,
+    transportUrl,
+    libvirtUri: w.uri,
+    host: 'bench-compare-node',
+    topic: TOPIC,
+    interval: w.interval,
+    authUrl,
+    extra: [
       '[ceilopoll]',
       `spool_path = ${path.join(dir, 'spool.sqlite')}`,
       `http_listen = 127.0.0.1:${httpPort}`,
@@ -203,10 +181,8 @@ function writeConfig(dir: string, w: Workload, authUrl: string, httpPort: number
       // both agents build the same samples there, staleness is pushed out of reach. Real guests keep
       // the default (3 stats periods).
       ...(w.realGuests ? [] : ['staleness_factor = 1000000000']),
-      '',
-    ].join('\n'),
-  );
-  return conf;
+    ],
+  });
 }
 
 // --------------------------------------------------------------------------------------------- agents

@@ -11,7 +11,7 @@
 // Runs in `make e2e-trixie` only (CEILOMETER_RELEASE=trixie): it needs the trixie root.
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,9 @@ import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_USER, FakeOpenStack } from '../support/fake-openstack.js';
+import { FakeOpenStack } from '../support/fake-openstack.js';
 import { labGuests } from '../support/lab.js';
+import { MEMORY_METERS, writePollingConf } from '../support/polling-conf.js';
 import { CEILOMETER_RELEASE } from './accepted.js';
 
 const run = promisify(execFile);
@@ -30,7 +31,6 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const AMQP_URL = process.env.CEILOPOLL_E2E_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const TOPIC = 'e2e-polling24'; // never `notifications`: the notification agents of other tests consume there
 const QUEUE = `${TOPIC}.sample`;
-const METERS = ['memory.usage', 'memory.resident', 'memory.swap.in', 'memory.swap.out'];
 
 /** One sample dict's text with what varies by the moment masked; numbers keep their form. */
 function masked(text: string): string {
@@ -72,36 +72,15 @@ describe.skipIf(CEILOMETER_RELEASE !== 'trixie')("Ceilometer 24.0.0's polling ag
     const ours: string[] = [];
     const theirs: string[] = [];
     try {
-      writeFileSync(path.join(dir, 'polling.yaml'), ['---', 'sources:', '  - name: memory', '    interval: 5', '    meters:', ...METERS.map((m) => `      - ${m}`), ''].join('\n'));
-      const conf = path.join(dir, 'ceilometer.conf');
-      writeFileSync(
-        conf,
-        [
-          '[DEFAULT]',
-          `transport_url = ${AMQP_URL.replace(/^amqp:/, 'rabbit:')}/`,
-          'libvirt_type = qemu',
-          'libvirt_uri = qemu:///system',
-          'host = e2e-polling24',
-          '[polling]',
-          `cfg_file = ${path.join(dir, 'polling.yaml')}`,
-          '[oslo_messaging_notifications]',
-          'driver = messagingv2',
-          `topics = ${TOPIC}`,
-          '[compute]',
-          'instance_discovery_method = libvirt_metadata',
-          '[service_credentials]',
-          'auth_type = password',
-          `auth_url = ${fake.authUrl}`,
-          `username = ${DEFAULT_USER.name}`,
-          `password = ${DEFAULT_USER.password}`,
-          'project_name = service',
-          'user_domain_name = Default',
-          'project_domain_name = Default',
-          'interface = public',
-          'region_name = RegionOne',
-          '',
-        ].join('\n'),
-      );
+      const conf = writePollingConf({
+        dir,
+        transportUrl: `${AMQP_URL.replace(/^amqp:/, 'rabbit:')}/`,
+        libvirtUri: 'qemu:///system',
+        host: 'e2e-polling24',
+        topic: TOPIC,
+        interval: 5,
+        authUrl: fake.authUrl,
+      });
       // as oslo declares it (durable false, auto_delete false), bound before the agent sends
       await ch.assertExchange('ceilometer', 'topic', { durable: false, autoDelete: false });
       await ch.assertQueue(QUEUE, { durable: false, autoDelete: false });
@@ -120,7 +99,7 @@ describe.skipIf(CEILOMETER_RELEASE !== 'trixie')("Ceilometer 24.0.0's polling ag
         const deadline = Date.now() + 120_000;
         // its pollsters run in random order, one notification each: wait for all four of every stats guest
         const got = new Set<string>();
-        const want = (): boolean => stats.every((g) => METERS.every((m) => got.has(`${m} ${g.uuid}`)));
+        const want = (): boolean => stats.every((g) => MEMORY_METERS.every((m) => got.has(`${m} ${g.uuid}`)));
         while (!want() && Date.now() < deadline && agent.exitCode === null) {
           const m = await ch.get(QUEUE, { noAck: true });
           if (m === false) {
@@ -143,7 +122,7 @@ describe.skipIf(CEILOMETER_RELEASE !== 'trixie')("Ceilometer 24.0.0's polling ag
         await exited;
       }
 
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'poll', '--once', '--format', 'wire', '--name-keys', ...METERS.flatMap((m) => ['--meter', m]), '--config-file', conf], {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'poll', '--once', '--format', 'wire', '--name-keys', ...MEMORY_METERS.flatMap((m) => ['--meter', m]), '--config-file', conf], {
         cwd: REPO,
         maxBuffer: 16 * 1024 * 1024,
       });
