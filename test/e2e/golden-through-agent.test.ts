@@ -1,7 +1,8 @@
 // The end-to-end harness, proven with the golden bytes: the 24 AMQP bodies the real Ceilometer 19
 // polling agent sent (test/fixtures/golden/*/amqp) are published again, byte for byte and with the
 // captured properties, to the machine's RabbitMQ, where the real Debian 12 ceilometer-agent-notification
-// (test/e2e/notification-agent.sh; with CEILOMETER_RELEASE=trixie Debian 13's, Ceilometer 24) takes them and writes what it accepts to a file:// publisher.
+// (test/e2e/notification-agent.sh; with CEILOMETER_RELEASE=trixie Debian 13's, Ceilometer 24) takes
+// them and writes what it accepts to a file:// publisher.
 // Then: every sample is there as sent; for zed-3guests the output is byte for byte what the agent
 // stored when the captures were made; and a resent _unique_id is dropped only while it is among the
 // last 16 the agent saw (oslo.messaging's _MsgIdCache), which is what ceilopoll's replay can count on.

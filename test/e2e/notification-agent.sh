@@ -225,7 +225,7 @@ cmd_start() {
   local agent=("$AGENT_BIN")
   if [[ $CEILOMETER_RELEASE == trixie ]]; then
     # the same program in the trixie root, which sees $dir at the same path; the exec chain keeps the pid
-    [[ -x $(readlink -f "$TRIXIE") ]] && "$TRIXIE" exec -- test -x "$AGENT_BIN" ||
+    "$TRIXIE" exec -- test -x "$AGENT_BIN" ||
       die "$AGENT_BIN not installed in the trixie root: run 'CEILOMETER_RELEASE=trixie $0 install' first"
     agent=("$TRIXIE" exec --bind "$dir" -- "$AGENT_BIN")
   else
