@@ -117,9 +117,9 @@ export class NotificationEncoder {
 
   /**
    * One notification for one batch of one meter's samples (see buildNotification for the rules).
-   * Only the short parts that vary are strings: before 2026-11-28 each pre-image (1.1 KB) and each
-   * body (75 KB at 50 samples) was a string first, and the young generation's collections took
-   * 46 ms of a 1000-domain cycle (bench/cycle.ts profile); now 20 ms.
+   * Only the short parts that vary are strings: until 2026-11-28 each pre-image (1.1 KB) and each
+   * body (75 KB at 50 samples) was a string first, young garbage for V8 to collect (README,
+   * *Benchmarks*, for what that changed and what it did not).
    */
   encode(meter: string, samples: readonly Sample[]): EncodedNotification {
     if (!this.canEncodeFast(meter, samples)) return this.encodeReference(meter, samples);
