@@ -74,6 +74,13 @@ class Hmac256 {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Writes one part into buf at `at` (bytes as they are, a string as latin1); returns the offset after it. */
+function put(buf: Buffer, at: number, part: Buffer | string): number {
+  if (typeof part === 'string') return at + buf.write(part, at, 'latin1');
+  buf.set(part, at);
+  return at + part.length;
+}
+
 /** the fixed bytes of a sample's JSON after its id (its monotonic time and signature go between them) */
 const SAMPLE_TAIL_FIXED = '\\", \\"monotonic_time\\": , \\"message_signature\\": \\"\\"}'.length;
 
@@ -149,7 +156,7 @@ export class NotificationEncoder {
       size += s.id.length + SAMPLE_TAIL_FIXED + (mono ?? 'null').length + sigLength;
     }
     const body = Buffer.allocUnsafe(size);
-    let at = body.write(head, 0, 'latin1');
+    let at = put(body, 0, head);
     for (let i = 0; i < n; i++) {
       const s = samples[i] as Sample;
       const m = meters[i] as MeterParts;
@@ -161,28 +168,22 @@ export class NotificationEncoder {
         // the pre-image: the sample's keys in sorted order, each followed by its value
         const middle = `${volume}message_id${s.id}monotonic_time${mono ?? 'None'}`;
         const buf = this.hmac.room(m.pre.length + middle.length + p.preMid.length + s.timestamp.length + p.preTail.length);
-        buf.set(m.pre, 64);
-        let k = 64 + m.pre.length;
-        k += buf.write(middle, k, 'latin1');
-        buf.set(p.preMid, k);
-        k += p.preMid.length;
-        k += buf.write(s.timestamp, k, 'latin1');
-        buf.set(p.preTail, k);
-        k += p.preTail.length;
+        let k = put(buf, 64, m.pre);
+        k = put(buf, k, middle);
+        k = put(buf, k, p.preMid);
+        k = put(buf, k, s.timestamp);
+        k = put(buf, k, p.preTail);
         signature = this.hmac.sign(k - 64);
       }
-      if (i > 0) at += body.write(', ', at, 'latin1');
-      body.set(m.head, at);
-      at += m.head.length;
-      at += body.write(volume, at, 'latin1');
-      body.set(p.mid, at);
-      at += p.mid.length;
-      at += body.write(s.timestamp, at, 'latin1');
-      body.set(p.meta, at);
-      at += p.meta.length;
-      at += body.write(`${s.id}\\", \\"monotonic_time\\": ${mono ?? 'null'}, \\"message_signature\\": \\"${signature}\\"}`, at, 'latin1');
+      if (i > 0) at = put(body, at, ', ');
+      at = put(body, at, m.head);
+      at = put(body, at, volume);
+      at = put(body, at, p.mid);
+      at = put(body, at, s.timestamp);
+      at = put(body, at, p.meta);
+      at = put(body, at, `${s.id}\\", \\"monotonic_time\\": ${mono ?? 'null'}, \\"message_signature\\": \\"${signature}\\"}`);
     }
-    at += body.write(tail, at, 'latin1');
+    at = put(body, at, tail);
     if (at !== size) throw new Error(`NotificationEncoder: wrote ${at} bytes of a ${size}-byte body`); // a bug, never the input
     return { body, uniqueId, sampleIds };
   }
